@@ -1,0 +1,202 @@
+"""Save and load tuned lenses: the reference layout, safetensors and the Hub.
+
+A lens folder holds ``config.json`` (see :class:`~lensbook.lenses.TunedLensConfig`)
+and the translator weights under the keys ``"0.weight"``, ``"0.bias"``, …:
+
+* ``params.pt``: the reference package's layout (a torch pickle). lensbook reads it
+  only with ``torch.load(weights_only=True)``, which refuses arbitrary objects.
+* ``params.safetensors``: the same tensors in a format that cannot run code.
+
+Published lenses live in the Hugging Face Space ``AlignmentResearch/tuned-lens``
+under ``lens/<model name>/``; :func:`load_published` fetches them with
+``huggingface_hub`` (the environment variables ``TUNED_LENS_REPO_ID`` and
+``TUNED_LENS_REPO_TYPE`` point it elsewhere, as in the reference package).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import warnings
+from dataclasses import fields
+from pathlib import Path
+
+import safetensors
+import torch
+from huggingface_hub import hf_hub_download
+from safetensors.torch import load_file, save_file
+from transformers import PreTrainedModel
+
+from lensbook.lenses import TunedLens, TunedLensConfig
+from lensbook.unembed import Unembed
+
+CONFIG_FILE = "config.json"
+TORCH_FILE = "params.pt"
+SAFETENSORS_FILE = "params.safetensors"
+DEFAULT_REPO_ID = "AlignmentResearch/tuned-lens"
+DEFAULT_REPO_TYPE = "space"
+
+
+class LensFileError(ValueError):
+    """A lens file is missing, truncated, corrupt or unsafe."""
+
+
+def save_lens(
+    lens: TunedLens, folder: str | Path, formats: tuple[str, ...] = ("pt", "safetensors")
+) -> Path:
+    """Write ``config.json`` and the translator weights to ``folder``.
+
+    Args:
+        lens: The tuned lens to save.
+        folder: Destination folder (created if needed).
+        formats: ``"pt"`` for the reference's ``params.pt``, ``"safetensors"`` for
+            ``params.safetensors``; both by default.
+
+    Returns:
+        The folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in lens.translator_state().items()}
+    if "pt" in formats:
+        torch.save(state, folder / TORCH_FILE)
+    if "safetensors" in formats:
+        save_file(state, folder / SAFETENSORS_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps(lens.config.to_dict(), indent=2) + "\n")
+    return folder
+
+
+def load_lens(folder: str | Path, model: PreTrainedModel) -> TunedLens:
+    """Load a tuned lens for ``model`` from a folder in either layout.
+
+    ``params.safetensors`` is preferred when both weight files are present.
+
+    Raises:
+        LensFileError: A file is missing, truncated, corrupt or holds non-tensor objects.
+        ValueError: The lens's ``d_model`` or layer count does not fit the model.
+    """
+    folder = Path(folder)
+    config = read_config(folder / CONFIG_FILE)
+    state = read_weights(folder)
+    return build_lens(model, config, state)
+
+
+def read_config(path: Path) -> TunedLensConfig:
+    """Parse a lens ``config.json``; unknown keys are ignored with a warning."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise LensFileError(f"lens config not found: {path}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LensFileError(f"lens config {path} is not valid JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise LensFileError(f"lens config {path} must hold a JSON object")
+    known = {f.name for f in fields(TunedLensConfig)}
+    for key in sorted(set(raw) - known):
+        warnings.warn(f"ignoring unknown key {key!r} in {path}", stacklevel=2)
+    try:
+        return TunedLensConfig(**{k: v for k, v in raw.items() if k in known})
+    except TypeError as err:
+        raise LensFileError(f"lens config {path} lacks a required field: {err}") from err
+
+
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Read translator weights, from ``params.safetensors`` or else ``params.pt``."""
+    if (folder / SAFETENSORS_FILE).exists():
+        return _read_safetensors(folder / SAFETENSORS_FILE)
+    if (folder / TORCH_FILE).exists():
+        return _read_torch(folder / TORCH_FILE)
+    raise LensFileError(f"no {SAFETENSORS_FILE} or {TORCH_FILE} in {folder}")
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(path)
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        raise LensFileError(f"cannot read lens weights {path}: {err}") from err
+
+
+def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise LensFileError(
+            f"refusing to load {path}: it holds objects other than tensors, and loading "
+            f"it would run arbitrary code ({err})"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise LensFileError(
+            f"cannot read lens weights {path} (truncated or corrupt?): {err}"
+        ) from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise LensFileError(f"{path} must hold a dict of tensors")
+    return state
+
+
+def build_lens(model: PreTrainedModel, config: TunedLensConfig, state: dict) -> TunedLens:
+    """Check ``config`` and ``state`` against ``model`` and build the lens."""
+    text_config = model.config.get_text_config()
+    want = (text_config.hidden_size, text_config.num_hidden_layers)
+    have = (config.d_model, config.num_hidden_layers)
+    if have != want:
+        raise ValueError(
+            f"lens shape (d_model={have[0]}, layers={have[1]}) does not fit "
+            f"{type(model).__name__} (hidden_size={want[0]}, num_hidden_layers={want[1]})"
+        )
+    unembed = Unembed(model)
+    check_unembed_hash(config, unembed)
+    lens = TunedLens(unembed, config)
+    try:
+        lens.translators.load_state_dict(state)
+    except RuntimeError as err:
+        raise LensFileError(f"lens weights do not match the config: {err}") from err
+    return lens.to(model.device)
+
+
+def check_unembed_hash(config: TunedLensConfig, unembed: Unembed) -> None:
+    """Warn when the lens was trained for a different output head."""
+    if config.unembed_hash is None:
+        return
+    if config.unembed_hash.startswith(unembed.HASH_PREFIX):
+        actual = unembed.content_hash()
+    else:
+        actual = unembed.reference_hash()
+    if actual != config.unembed_hash:
+        warnings.warn(
+            f"the lens was trained for a model whose unembedding differs from this "
+            f"{config.base_model_name_or_path or 'model'}'s (hash {config.unembed_hash[:24]}… "
+            f"vs {actual[:24]}…): another checkpoint, a fine-tune or another dtype",
+            stacklevel=3,
+        )
+
+
+def load_published(
+    model: PreTrainedModel,
+    name: str | None = None,
+    *,
+    repo_id: str | None = None,
+    repo_type: str | None = None,
+    revision: str | None = None,
+) -> TunedLens:
+    """Load a published lens for ``model`` (the Space ``AlignmentResearch/tuned-lens``).
+
+    Args:
+        model: The model the lens is for.
+        name: Lens name under ``lens/`` (default: ``model.config.name_or_path``).
+        repo_id: Hub repository, or a local folder with the same ``lens/<name>/`` layout.
+            Default: ``$TUNED_LENS_REPO_ID`` or ``AlignmentResearch/tuned-lens``.
+        repo_type: ``"space"``, ``"model"`` or ``"dataset"``; default
+            ``$TUNED_LENS_REPO_TYPE`` or ``"space"``.
+        revision: Hub revision.
+    """
+    name = name or model.config.name_or_path
+    repo_id = repo_id or os.environ.get("TUNED_LENS_REPO_ID") or DEFAULT_REPO_ID
+    if Path(repo_id).is_dir():
+        return load_lens(Path(repo_id) / "lens" / name, model)
+    repo_type = repo_type or os.environ.get("TUNED_LENS_REPO_TYPE") or DEFAULT_REPO_TYPE
+    paths = [
+        hf_hub_download(repo_id, f"lens/{name}/{file}", repo_type=repo_type, revision=revision)
+        for file in (CONFIG_FILE, TORCH_FILE)
+    ]
+    return build_lens(model, read_config(Path(paths[0])), _read_torch(Path(paths[1])))

@@ -1,0 +1,199 @@
+"""The logit lens and the tuned lens.
+
+With ``h_l`` the residual stream after ``l`` blocks (``hidden_states[l]``):
+
+* logit lens:  ``logits_l = unembed(h_l)``
+* tuned lens:  ``logits_l = unembed(h_l + A_l h_l + b_l)``, one affine translator per
+  layer ``0 .. L-1``, initialised at zero so an untrained tuned lens *is* the logit lens.
+* bias-only lens: only ``b_l`` is trained (the paper's "debiased logit lens").
+
+The last layer needs no lens: ``hidden_states[L]`` is already normalised in Hugging
+Face models, and the model's own logits are the output row of a trajectory.
+
+Saving and loading live in :mod:`lensbook.artifacts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from lensbook.unembed import Unembed
+
+LENS_TYPE = "linear_tuned_lens"
+
+
+class LogitLens(nn.Module):
+    """Decode every layer with the model's own final norm and unembedding.
+
+    Args:
+        unembed: The model's output head (see :class:`~lensbook.unembed.Unembed`).
+        num_layers: Number of decoder blocks ``L``; the lens decodes layers ``0..L-1``.
+
+    Example:
+        >>> lens = LogitLens.from_model(model)  # doctest: +SKIP
+        >>> out = model(ids, output_hidden_states=True)  # doctest: +SKIP
+        >>> logits = lens(out.hidden_states[2], 2)  # doctest: +SKIP
+    """
+
+    label = "logit lens"
+
+    def __init__(self, unembed: Unembed, num_layers: int):
+        super().__init__()
+        self.unembed = unembed
+        self.num_layers = num_layers
+
+    @classmethod
+    def from_model(cls, model: PreTrainedModel) -> LogitLens:
+        """Build the lens from a Hugging Face causal LM."""
+        return cls(Unembed(model), model.config.get_text_config().num_hidden_layers)
+
+    def transform_hidden(self, h: torch.Tensor, layer: int) -> torch.Tensor:
+        """Map ``h_layer`` into the space of the last layer (identity for the logit lens)."""
+        self._check_layer(layer)
+        return h
+
+    def forward(self, h: torch.Tensor, layer: int) -> torch.Tensor:
+        """Decode one layer's residual stream: ``(..., d) -> (..., vocab)`` logits."""
+        return self.unembed(self.transform_hidden(h, layer))
+
+    def decode_all(self, hidden_states: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Decode layers ``0..L-1`` in one call.
+
+        Args:
+            hidden_states: The model's ``hidden_states`` (``L + 1`` tensors of shape
+                ``(batch, seq, d)``); the last one is ignored.
+
+        Returns:
+            Logits of shape ``(L, batch, seq, vocab)``.
+        """
+        if len(hidden_states) != self.num_layers + 1:
+            raise ValueError(
+                f"expected {self.num_layers + 1} hidden states (embeddings + {self.num_layers} "
+                f"blocks), got {len(hidden_states)}"
+            )
+        return torch.stack([self(h, i) for i, h in enumerate(hidden_states[:-1])])
+
+    def _check_layer(self, layer: int) -> None:
+        if not 0 <= layer < self.num_layers:
+            raise IndexError(
+                f"layer {layer} is out of range: this lens decodes layers 0..{self.num_layers - 1}"
+                f" (layer {self.num_layers} is the model's own output)"
+            )
+
+
+@dataclass
+class TunedLensConfig:
+    """What a saved tuned lens records (the reference package's ``config.json``).
+
+    Attributes:
+        base_model_name_or_path: The model the lens was trained for.
+        d_model: Its hidden size.
+        num_hidden_layers: Its number of blocks ``L`` (= number of translators).
+        bias: Whether translators have a bias ``b_l`` (default True, as in the paper).
+        base_model_revision: Hub revision of the base model, if known.
+        unembed_hash: Hash of the base model's output head (see ``Unembed.content_hash``).
+        lens_type: Always ``"linear_tuned_lens"`` (the reference's name).
+        bias_only: Only ``b_l`` is trained and ``A_l`` stays zero (lensbook extension,
+            written to ``config.json`` only when true).
+        training: Free-form record of how the lens was trained (data, tokens, steps);
+            a lensbook extension written only when set.
+    """
+
+    base_model_name_or_path: str
+    d_model: int
+    num_hidden_layers: int
+    bias: bool = True
+    base_model_revision: str | None = None
+    unembed_hash: str | None = None
+    lens_type: str = LENS_TYPE
+    bias_only: bool = False
+    training: dict | None = field(default=None)
+
+    def to_dict(self) -> dict:
+        """The JSON-ready dict; lensbook-only fields appear only when set."""
+        data = asdict(self)
+        if not self.bias_only:
+            del data["bias_only"]
+        if self.training is None:
+            del data["training"]
+        return data
+
+
+class TunedLens(LogitLens):
+    """A logit lens preceded by one learned affine translator per layer.
+
+    Args:
+        unembed: The model's output head.
+        config: Shapes and provenance of the lens.
+
+    Example:
+        >>> lens = TunedLens.from_model(model)  # zero translators: equals the logit lens
+        ... # doctest: +SKIP
+    """
+
+    def __init__(self, unembed: Unembed, config: TunedLensConfig):
+        super().__init__(unembed, config.num_hidden_layers)
+        if config.bias_only and not config.bias:
+            raise ValueError("a bias-only lens needs bias=True")
+        if config.d_model != unembed.d_model:
+            raise ValueError(
+                f"lens d_model={config.d_model} does not fit the model's hidden size "
+                f"{unembed.d_model}"
+            )
+        self.config = config
+        self.translators = nn.ModuleList(
+            nn.Linear(config.d_model, config.d_model, bias=config.bias)
+            for _ in range(config.num_hidden_layers)
+        )
+        for translator in self.translators:
+            nn.init.zeros_(translator.weight)
+            if config.bias:
+                nn.init.zeros_(translator.bias)
+            # A bias-only lens keeps A_l frozen at zero: the "debiased logit lens".
+            translator.weight.requires_grad_(not config.bias_only)
+
+    @property
+    def label(self) -> str:
+        """A human-readable name: ``"tuned lens"`` or ``"bias-only lens"``."""
+        return "bias-only lens" if self.config.bias_only else "tuned lens"
+
+    @classmethod
+    def from_model(
+        cls, model: PreTrainedModel, *, bias: bool = True, bias_only: bool = False
+    ) -> TunedLens:
+        """An untrained (zero-initialised) tuned lens for ``model``."""
+        unembed = Unembed(model)
+        text_config = model.config.get_text_config()
+        config = TunedLensConfig(
+            base_model_name_or_path=model.config.name_or_path,
+            d_model=text_config.hidden_size,
+            num_hidden_layers=text_config.num_hidden_layers,
+            bias=bias,
+            bias_only=bias_only,
+            unembed_hash=unembed.content_hash(),
+        )
+        return cls(unembed, config).to(model.device)
+
+    def transform_hidden(self, h: torch.Tensor, layer: int) -> torch.Tensor:
+        """``h + A_layer h + b_layer``.
+
+        The translator is added residually (rather than learning ``A' h + b`` with
+        ``A'`` initialised to the identity) so that weight decay pulls the lens
+        towards the logit lens, not towards the zero map.
+        """
+        self._check_layer(layer)
+        translator = self.translators[layer]
+        return h + translator(h.to(translator.weight.dtype)).to(h.dtype)
+
+    def translator_state(self) -> dict[str, torch.Tensor]:
+        """Translator weights under the reference's keys (``"0.weight"``, ``"0.bias"``…)."""
+        return self.translators.state_dict()
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters an optimiser should update (biases only for a bias-only lens)."""
+        return [p for p in self.translators.parameters() if p.requires_grad]

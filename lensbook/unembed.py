@@ -1,0 +1,97 @@
+"""The model's own output head as a frozen, standalone module.
+
+``Unembed`` maps a residual-stream vector ``h`` (after any number of blocks) to
+logits exactly the way the model maps its last block's output::
+
+    logits = softcap(W_U · project_out(norm_final(h)) + b_U)
+
+It holds frozen *copies* of the model's final norm, output projection and
+unembedding, so training a lens never touches (or accumulates gradients in)
+the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from lensbook.models import find_parts
+
+
+class Unembed(nn.Module):
+    """Final norm, optional output projection, unembedding and soft-capping.
+
+    Args:
+        model: The Hugging Face causal LM whose output head to copy.
+
+    Example:
+        >>> unembed = Unembed(model)  # doctest: +SKIP
+        >>> logits = unembed(hidden_states[3])  # doctest: +SKIP
+    """
+
+    def __init__(self, model: PreTrainedModel):
+        super().__init__()
+        parts = find_parts(model)
+        self.final_norm = _frozen_copy(parts.final_norm)
+        self.project_out = _frozen_copy(parts.project_out)
+        self.unembed = _frozen_copy(parts.unembed)
+        self.softcap = parts.softcap
+        self.d_model = model.config.get_text_config().hidden_size
+        self.vocab_size = self.unembed.weight.shape[0]
+
+    def normalize(self, h: torch.Tensor) -> torch.Tensor:
+        """Apply the final norm and output projection: ``(..., d) -> (..., d_out)``."""
+        if self.final_norm is not None:
+            h = self.final_norm(h)
+        if self.project_out is not None:
+            h = self.project_out(h)
+        return h
+
+    def logits_from_normalized(self, h: torch.Tensor) -> torch.Tensor:
+        """Unembed an already-normalised vector: ``(..., d_out) -> (..., vocab)``."""
+        logits = self.unembed(h)
+        if self.softcap:
+            logits = self.softcap * torch.tanh(logits / self.softcap)
+        return logits
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Decode residual-stream vectors to logits: ``(..., d) -> (..., vocab)``."""
+        return self.logits_from_normalized(self.normalize(h))
+
+    HASH_PREFIX = "lensbook-sha256:"
+
+    def content_hash(self) -> str:
+        """SHA-256 of every weight of the output head, in float32, in a fixed order.
+
+        Unlike the reference package's hash (which looks only at numpy's printed
+        corners of the matrix) this changes when any single weight changes. It is
+        prefixed with ``HASH_PREFIX`` so it cannot be mistaken for the reference's.
+        """
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        digest.update(repr(self.softcap).encode())
+        return self.HASH_PREFIX + digest.hexdigest()
+
+    def reference_hash(self) -> str:
+        """The reference package's hash: SHA-256 of numpy's 1-decimal summary of ``W_U``.
+
+        Used only to check lenses saved by the reference; it ignores all but the
+        corners of the matrix.
+        """
+        weight = self.unembed.weight.detach().float().cpu().numpy()
+        return hashlib.sha256(np.array_str(weight, precision=1).encode()).hexdigest()
+
+
+def _frozen_copy(module: nn.Module | None) -> nn.Module | None:
+    if module is None:
+        return None
+    module = copy.deepcopy(module)
+    module.requires_grad_(False)
+    return module.eval()
