@@ -155,18 +155,21 @@ def build_lens(model: PreTrainedModel, config: TunedLensConfig, state: dict) -> 
 
 
 def check_unembed_hash(config: TunedLensConfig, unembed: Unembed) -> None:
-    """Warn when the lens was trained for a different output head."""
-    if config.unembed_hash is None:
-        return
-    if config.unembed_hash.startswith(unembed.HASH_PREFIX):
-        actual = unembed.content_hash()
+    """Warn when the lens was trained for a different output head.
+
+    Uses lensbook's full content hash when the file has one, else the reference's.
+    """
+    if config.unembed_sha256 is not None:
+        expected, actual = config.unembed_sha256, unembed.content_hash()
+    elif config.unembed_hash is not None:
+        expected, actual = config.unembed_hash, unembed.reference_hash()
     else:
-        actual = unembed.reference_hash()
-    if actual != config.unembed_hash:
+        return
+    if actual != expected:
         warnings.warn(
             f"the lens was trained for a model whose unembedding differs from this "
-            f"{config.base_model_name_or_path or 'model'}'s (hash {config.unembed_hash[:24]}… "
-            f"vs {actual[:24]}…): another checkpoint, a fine-tune or another dtype",
+            f"{config.base_model_name_or_path or 'model'}'s (hash {expected[:16]}… vs "
+            f"{actual[:16]}…): another checkpoint, a fine-tune or another dtype",
             stacklevel=3,
         )
 

@@ -96,8 +96,11 @@ class TunedLensConfig:
         num_hidden_layers: Its number of blocks ``L`` (= number of translators).
         bias: Whether translators have a bias ``b_l`` (default True, as in the paper).
         base_model_revision: Hub revision of the base model, if known.
-        unembed_hash: Hash of the base model's output head (see ``Unembed.content_hash``).
+        unembed_hash: The reference package's weak hash of the unembedding
+            (``Unembed.reference_hash``), kept so the reference loads our lenses quietly.
         lens_type: Always ``"linear_tuned_lens"`` (the reference's name).
+        unembed_sha256: lensbook's content hash of the whole output head
+            (``Unembed.content_hash``), which changes when any weight changes.
         bias_only: Only ``b_l`` is trained and ``A_l`` stays zero (lensbook extension,
             written to ``config.json`` only when true).
         training: Free-form record of how the lens was trained (data, tokens, steps);
@@ -111,12 +114,15 @@ class TunedLensConfig:
     base_model_revision: str | None = None
     unembed_hash: str | None = None
     lens_type: str = LENS_TYPE
+    unembed_sha256: str | None = None
     bias_only: bool = False
     training: dict | None = field(default=None)
 
     def to_dict(self) -> dict:
         """The JSON-ready dict; lensbook-only fields appear only when set."""
         data = asdict(self)
+        if self.unembed_sha256 is None:
+            del data["unembed_sha256"]
         if not self.bias_only:
             del data["bias_only"]
         if self.training is None:
@@ -175,7 +181,8 @@ class TunedLens(LogitLens):
             num_hidden_layers=text_config.num_hidden_layers,
             bias=bias,
             bias_only=bias_only,
-            unembed_hash=unembed.content_hash(),
+            unembed_hash=unembed.reference_hash(),
+            unembed_sha256=unembed.content_hash(),
         )
         return cls(unembed, config).to(model.device)
 

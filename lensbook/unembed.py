@@ -63,27 +63,25 @@ class Unembed(nn.Module):
         """Decode residual-stream vectors to logits: ``(..., d) -> (..., vocab)``."""
         return self.logits_from_normalized(self.normalize(h))
 
-    HASH_PREFIX = "lensbook-sha256:"
-
     def content_hash(self) -> str:
         """SHA-256 of every weight of the output head, in float32, in a fixed order.
 
         Unlike the reference package's hash (which looks only at numpy's printed
-        corners of the matrix) this changes when any single weight changes. It is
-        prefixed with ``HASH_PREFIX`` so it cannot be mistaken for the reference's.
+        corners of the matrix) this changes when any single weight changes.
         """
         digest = hashlib.sha256()
         for name, tensor in sorted(self.state_dict().items()):
             digest.update(name.encode())
             digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
         digest.update(repr(self.softcap).encode())
-        return self.HASH_PREFIX + digest.hexdigest()
+        return digest.hexdigest()
 
     def reference_hash(self) -> str:
         """The reference package's hash: SHA-256 of numpy's 1-decimal summary of ``W_U``.
 
-        Used only to check lenses saved by the reference; it ignores all but the
-        corners of the matrix.
+        Written to ``config.json`` as ``unembed_hash`` so the reference package can
+        load lensbook's lenses without a warning; it ignores all but the corners of
+        the matrix, so lensbook checks ``unembed_sha256`` instead when it is present.
         """
         weight = self.unembed.weight.detach().float().cpu().numpy()
         return hashlib.sha256(np.array_str(weight, precision=1).encode()).hexdigest()

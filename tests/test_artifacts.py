@@ -4,6 +4,7 @@ import json
 import os
 import pickle
 import shutil
+import warnings
 
 import pytest
 import torch
@@ -25,7 +26,7 @@ def test_reference_layout_keys_and_config(saved):
     config = json.loads((saved / "config.json").read_text())
     assert set(config) == {
         "base_model_name_or_path", "d_model", "num_hidden_layers", "bias",
-        "base_model_revision", "unembed_hash", "lens_type",
+        "base_model_revision", "unembed_hash", "lens_type", "unembed_sha256",
     }
     assert config["lens_type"] == "linear_tuned_lens"
     state = torch.load(saved / "params.pt", weights_only=True)
@@ -60,6 +61,19 @@ def test_hash_changes_when_any_weight_changes(gpt2):
 def test_hash_mismatch_warns(saved, gpt2):
     with torch.no_grad():
         gpt2.transformer.ln_f.weight[3] += 0.5
+    with pytest.warns(UserWarning, match="unembedding differs"):
+        load_lens(saved, gpt2)
+
+
+def test_reference_hash_is_checked_when_no_sha256(saved, gpt2):
+    config = json.loads((saved / "config.json").read_text())
+    del config["unembed_sha256"]
+    (saved / "config.json").write_text(json.dumps(config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_lens(saved, gpt2)  # the reference hash matches: no warning
+    with torch.no_grad():
+        gpt2.lm_head.weight.mul_(3.0)
     with pytest.warns(UserWarning, match="unembedding differs"):
         load_lens(saved, gpt2)
 
