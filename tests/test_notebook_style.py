@@ -1,0 +1,79 @@
+"""The notebooks follow STYLE.md's conventions (checked on their source, not by running them)."""
+
+import ast
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def cells(path, kind):
+    nb = json.loads(path.read_text())
+    return [c for c in nb["cells"] if c["cell_type"] == kind]
+
+
+def source(cell):
+    return "".join(cell["source"])
+
+
+def python_only(code):
+    """Drop IPython magics and shell escapes so `ast` can parse the cell."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                     for line in code.splitlines())
+
+
+pytestmark = pytest.mark.skipif(not NOTEBOOKS, reason="no notebooks yet")
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def notebook(request):
+    return request.param
+
+
+def test_code_cells_are_short(notebook):
+    lengths = [len(source(c).strip().splitlines()) for c in cells(notebook, "code")]
+    assert statistics.median(lengths) <= 8, lengths
+    assert max(lengths) <= 20, lengths
+
+
+def test_no_long_functions_or_classes(notebook):
+    for cell in cells(notebook, "code"):
+        for node in ast.walk(ast.parse(python_only(source(cell)))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                assert node.end_lineno - node.lineno + 1 <= 10, f"{node.name} is too long"
+
+
+def test_more_prose_than_code(notebook):
+    assert len(cells(notebook, "markdown")) > len(cells(notebook, "code"))
+
+
+def test_badges_and_parameters_cell(notebook):
+    first = source(cells(notebook, "markdown")[0])
+    assert "colab.research.google.com" in first and "mybinder.org" in first
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells(notebook, "code")]
+    assert any("parameters" in t for t in tags)
+
+
+def test_every_figure_is_saved_with_the_notebook_prefix(notebook):
+    prefix = notebook.name[:2]
+    code = "\n".join(source(c) for c in cells(notebook, "code"))
+    names = re.findall(r"save_figure\([^,]+,\s*f?[\"']([^\"']+)", code)
+    assert names, "the notebook saves no figure"
+    assert all(name.startswith(prefix + "_") for name in names), names
+    shown = [c for c in cells(notebook, "code") if re.search(r"\bplotting\.\w+\(", source(c))]
+    for cell in shown:
+        assert "save_figure" in source(cell), source(cell)
+
+
+def test_key_results_are_asserted(notebook):
+    code = "\n".join(source(c) for c in cells(notebook, "code"))
+    assert code.count("assert ") >= 3
+
+
+def test_summary_and_exercises(notebook):
+    text = "\n".join(source(c) for c in cells(notebook, "markdown")).lower()
+    assert "takeaways" in text and "exercises" in text
