@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m lensbook.build_default [--steps N | --minutes M] [--seed S] [--out DIR] [--fast]
+    python -m lensbook.build_default [--steps N | --minutes M] [--seed S] [--threads T]
+        [--out DIR] [--fast]
 
 Steps: build the corpus (:mod:`lensbook.corpus`), train a byte-level BPE tokenizer,
 cut the text into chunks (:mod:`lensbook.data`), pretrain a GPT-2
@@ -14,7 +15,6 @@ the same pipeline on a slice of the corpus with a tiny model in a few seconds.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import platform
@@ -39,7 +39,9 @@ from lensbook.pretrain import (
 )
 
 DEFAULT_OUT = Path(__file__).parent / "assets" / "lensbook-tiny"
-THREADS = 2  # the machines this is built and tested on have 2 cores
+# One thread: on a shared 2-core machine, 2 threads fell from ~6.8k to ~1.7-4.4k
+# tokens/s whenever another process was busy, while 1 thread kept ~4.5k.
+THREADS = 1
 FAST_CONFIG = PretrainConfig(  # the whole pipeline in seconds, for tests
     vocab_size=512, n_layer=2, n_embd=32, n_head=2, seq_len=64, batch_size=8,
     steps=30, warmup_steps=5, eval_every=10, eval_chunks=8,
@@ -51,15 +53,6 @@ SAMPLE_PROMPTS = [
     "This module provides",
     "def __init__(self",
 ]
-
-
-def estimate_steps(model, train_ids: torch.Tensor, cfg: PretrainConfig, minutes: float) -> int:
-    """Steps that fit in ``minutes``, from timing a few steps on a throwaway copy."""
-    probe = dataclasses.replace(cfg, steps=12, eval_every=10**9)
-    start = time.time()
-    train(copy.deepcopy(model), train_ids, train_ids[:1], probe)
-    per_step = (time.time() - start) / probe.steps
-    return max(1, int(minutes * 60 / per_step))
 
 
 def _evaluate(model, tokenizer, test, seq_len: int) -> dict:
@@ -91,8 +84,7 @@ def _corpus_info(train_docs, test_docs, train_chunks, test_chunks) -> dict:
     }
 
 
-def build(cfg: PretrainConfig, out: Path, fast: bool = False,
-          minutes: float | None = None, command: str = "") -> dict:
+def build(cfg: PretrainConfig, out: Path, fast: bool = False, command: str = "") -> dict:
     """Run the whole pipeline, write the model folder, and return the build record."""
     limit = FAST_CHARS if fast else {"train": None, "test": None}
     train_docs = corpus.load_corpus("train", max_chars=limit["train"])
@@ -101,13 +93,10 @@ def build(cfg: PretrainConfig, out: Path, fast: bool = False,
     train_chunks = chunk_texts(train_docs, tokenizer, cfg.seq_len)
     test_chunks = chunk_texts(test_docs, tokenizer, cfg.seq_len)
     model = make_model(cfg, tokenizer.eos_token_id)
-    if minutes is not None:
-        cfg = dataclasses.replace(cfg, steps=estimate_steps(model, train_chunks.input_ids,
-                                                            cfg, minutes))
     start = time.time()
     curve = train(model, train_chunks.input_ids, test_chunks.input_ids, cfg)
     seconds = time.time() - start
-    tokens = cfg.steps * cfg.batch_size * cfg.seq_len
+    tokens = curve[-1]["tokens"]
     info = {
         "python_version": platform.python_version(),
         "config": dataclasses.asdict(cfg),
@@ -121,8 +110,7 @@ def build(cfg: PretrainConfig, out: Path, fast: bool = False,
         "eval": _evaluate(model, tokenizer, test_docs, cfg.seq_len),
         "samples": greedy_samples(model, tokenizer, SAMPLE_PROMPTS,
                                   new_tokens=8 if fast else 40),
-        "command": command or f"python -m lensbook.build_default --steps {cfg.steps} "
-                              f"--seed {cfg.seed}",
+        "command": command,
     }
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -140,8 +128,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="optimiser steps (reproducible)")
     budget.add_argument("--minutes", type=float,
-                        help="training budget; steps estimated from a short timing run")
+                        help="wall-clock training budget; the schedule follows elapsed time")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"torch CPU threads (default {THREADS})")
     parser.add_argument("--out", type=Path,
                         help=f"output folder (default {DEFAULT_OUT}, or a temp dir with --fast)")
     parser.add_argument("--fast", action="store_true",
@@ -152,12 +142,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     """Command-line entry point; returns the build record."""
     args = parse_args(argv)
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     cfg = FAST_CONFIG if args.fast else PretrainConfig()
-    cfg = dataclasses.replace(cfg, seed=args.seed, steps=args.steps or cfg.steps)
+    cfg = dataclasses.replace(cfg, seed=args.seed, steps=args.steps or cfg.steps,
+                              minutes=args.minutes)
     out = args.out or (Path(tempfile.mkdtemp(prefix="lensbook-tiny-")) if args.fast
                        else DEFAULT_OUT)
-    info = build(cfg, out, fast=args.fast, minutes=args.minutes)
+    budget = f"--minutes {args.minutes:g}" if args.minutes else f"--steps {cfg.steps}"
+    command = (f"python -m lensbook.build_default {budget} --seed {args.seed} "
+               f"--threads {args.threads}" + (" --fast" if args.fast else ""))
+    info = build(cfg, out, fast=args.fast, command=command)
     total = info["eval"]["all"]
     print(f"held-out: {total['nats_per_token']:.4f} nats/token, "
           f"{total['bits_per_byte']:.4f} bits/byte; wrote {out}", file=sys.stderr)

@@ -32,6 +32,7 @@ class PretrainConfig:
     seq_len: int = 256  # context length; also the training chunk length
     batch_size: int = 16  # chunks per step: 4,096 tokens
     steps: int = 3000  # ~12M tokens, ~4 passes over the training split
+    minutes: float | None = None  # wall-clock budget: if set, it drives the schedule
     lr: float = 3e-3  # peak; small models tolerate (and need) a high rate
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 100  # linear warmup from 0
@@ -98,11 +99,18 @@ def make_model(cfg: PretrainConfig, eos_id: int) -> GPT2LMHeadModel:
     return GPT2LMHeadModel(config)
 
 
-def lr_at(step: int, cfg: PretrainConfig) -> float:
-    """Learning rate after ``step`` optimiser steps: linear warmup, cosine decay."""
+def lr_at(step: int, cfg: PretrainConfig, elapsed_s: float = 0.0) -> float:
+    """Learning rate after ``step`` steps: linear warmup, then cosine decay.
+
+    The decay follows the step count, or the elapsed time when ``cfg.minutes`` is set
+    (so a wall-clock budget still ends at the minimum rate on a busy machine).
+    """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    if cfg.minutes is not None:
+        progress = elapsed_s / (60 * cfg.minutes)
+    else:
+        progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
 
@@ -147,24 +155,31 @@ def _batches(n: int, cfg: PretrainConfig) -> Iterable[torch.Tensor]:
             yield perm[start:start + cfg.batch_size]
 
 
+def _should_stop(step: int, start: float, cfg: PretrainConfig) -> bool:
+    if cfg.minutes is not None:
+        return time.time() - start >= 60 * cfg.minutes
+    return step >= cfg.steps
+
+
 def train(
     model: GPT2LMHeadModel, train_ids: torch.Tensor, eval_ids: torch.Tensor,
     cfg: PretrainConfig,
 ) -> list[dict]:
     """Train in place with AdamW; return the curve as a list of logged rows.
 
+    Runs ``cfg.steps`` steps, or until ``cfg.minutes`` have passed when that is set.
     Each row has ``step``, ``train_loss`` (mean over the steps since the last row),
     ``eval_loss`` (on the first ``cfg.eval_chunks`` held-out chunks), ``tokens``
     and ``minutes``.
     """
     opt = _optimizer(model, cfg)
     model.train()
-    curve, running, start = [], [], time.time()
+    curve, running, start, step = [], [], time.time(), 0
     batches = _batches(train_ids.shape[0], cfg)
-    bar = tqdm(range(cfg.steps), desc="pretrain", unit="step")
-    for step in bar:
+    bar = tqdm(total=None if cfg.minutes else cfg.steps, desc="pretrain", unit="step")
+    while not _should_stop(step, start, cfg):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
+            group["lr"] = lr_at(step, cfg, time.time() - start)
         batch = train_ids[next(batches)]
         loss = model(input_ids=batch, labels=batch).loss
         loss.backward()
@@ -172,19 +187,25 @@ def train(
         opt.step()
         opt.zero_grad(set_to_none=True)
         running.append(loss.item())
-        done = step + 1
-        if done % cfg.eval_every == 0 or done == cfg.steps:
-            curve.append({
-                "step": done, "train_loss": sum(running) / len(running),
-                "eval_loss": mean_loss(model, eval_ids[: cfg.eval_chunks]),
-                "tokens": done * cfg.batch_size * cfg.seq_len,
-                "minutes": (time.time() - start) / 60,
-            })
+        step += 1
+        bar.update()
+        if step % cfg.eval_every == 0 or _should_stop(step, start, cfg):
+            curve.append(_log_row(model, step, running, eval_ids, cfg, start))
             running = []
             bar.set_postfix(loss=f"{curve[-1]['train_loss']:.3f}",
                             eval=f"{curve[-1]['eval_loss']:.3f}")
+    bar.close()
     model.eval()
     return curve
+
+
+def _log_row(model, step, running, eval_ids, cfg, start) -> dict:
+    return {
+        "step": step, "train_loss": sum(running) / len(running),
+        "eval_loss": mean_loss(model, eval_ids[: cfg.eval_chunks]),
+        "tokens": step * cfg.batch_size * cfg.seq_len,
+        "minutes": (time.time() - start) / 60,
+    }
 
 
 def greedy_samples(model, tokenizer, prompts: list[str], new_tokens: int = 40) -> list[str]:
