@@ -9,5 +9,4 @@ def pytest_collectstart(collector):
             "application/javascript",
             "application/vnd.jupyter.widget-view+json",
             "application/vnd.jupyter.widget-state+json",
-            "stderr",
         )
