@@ -1,0 +1,50 @@
+"""Figures of trajectories and per-layer lens metrics, with matplotlib and seaborn.
+
+Every function builds a new :class:`matplotlib.figure.Figure` directly (not through
+``pyplot``, so nothing is shown, kept alive or drawn twice behind your back) and
+returns it; Jupyter displays a returned figure. Nothing here changes matplotlib's
+global style. :func:`save_figure` writes a PNG.
+
+Example:
+    >>> fig = plot_trajectory(traj, "rank", layer_stride=2)  # doctest: +SKIP
+    >>> save_figure(fig, "05-rank")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from lensbook.plotting.charts import plot_prediction_depth, plot_top_k
+from lensbook.plotting.curves import plot_layer_metrics, plot_transfer_matrix
+from lensbook.plotting.heatmap import (
+    HeatmapData,
+    heatmap_data,
+    plot_lens_comparison,
+    plot_trajectory,
+    strided_layers,
+)
+
+__all__ = [
+    "HeatmapData",
+    "heatmap_data",
+    "plot_layer_metrics",
+    "plot_lens_comparison",
+    "plot_prediction_depth",
+    "plot_top_k",
+    "plot_trajectory",
+    "plot_transfer_matrix",
+    "save_figure",
+    "strided_layers",
+]
+
+
+def save_figure(fig: Figure, name: str, folder: str | Path = "figures", dpi: int = 150) -> Path:
+    """Write ``fig`` as ``folder/name.png`` (creating the folder) and return the path."""
+    path = Path(folder) / name
+    if path.suffix != ".png":
+        path = path.with_name(path.name + ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
