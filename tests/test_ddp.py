@@ -1,0 +1,57 @@
+"""Data-parallel training on the CPU: 2 gloo processes give the same lens as one process."""
+
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from lensbook import distributed
+from lensbook.train import train_lens
+from lensbook.train_config import TrainConfig
+from tests.tiny_models import VOCAB, make_model
+
+SEQ = 16
+CONFIG = dict(steps=4, tokens_per_step=6 * SEQ, seq_len=SEQ, batch_size=2, progress=False)
+
+
+def _ids():
+    return torch.randint(1, VOCAB, (64, SEQ), generator=torch.Generator().manual_seed(0))
+
+
+def _worker(rank, world_size, port, out_dir):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    info = distributed.init_from_env("gloo")
+    assert (info.rank, info.world_size) == (rank, world_size)
+    try:
+        lens, history = train_lens(make_model("gpt2"), _ids(), TrainConfig(**CONFIG))
+        torch.save({"state": lens.translators.state_dict(), "loss": history.loss},
+                   os.path.join(out_dir, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    single, history = train_lens(make_model("gpt2"), _ids(), TrainConfig(**CONFIG))
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for key, value in single.translators.state_dict().items():
+        for saved in ranks:
+            torch.testing.assert_close(saved["state"][key], value, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.tensor(ranks[0]["loss"]), torch.tensor(history.loss))
+
+
+def test_each_rank_takes_its_shard_of_the_global_batch():
+    batch = torch.arange(6)
+    shards = [distributed.Rank(r, 2).shard(batch).tolist() for r in range(2)]
+    assert shards == [[0, 2, 4], [1, 3, 5]]
+    assert distributed.current() == distributed.Rank()
