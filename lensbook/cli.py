@@ -1,0 +1,213 @@
+r"""Command line: ``python -m lensbook train …`` and ``python -m lensbook eval …``.
+
+``train`` writes into ``--output``: the lens (``config.json``, ``params.pt``,
+``params.safetensors``, loadable with :func:`lensbook.load_lens`), ``train_config.json``,
+``history.csv`` (per-layer loss per step) and, unless ``--eval-tokens 0``,
+``metrics.csv``/``metrics.json`` on held-out data. ``eval`` writes ``metrics.*`` (and
+``transfer.*`` with ``--transfer``). Under ``torchrun`` every process trains on its shard
+of each global batch and rank 0 writes the files.
+
+Example::
+
+    python -m lensbook train --preset quick --output lenses/tiny
+    torchrun --nproc-per-node 8 -m lensbook train --model EleutherAI/pythia-160m \
+        --data monology/pile-uncopyrighted --streaming --output lenses/pythia-160m
+    python -m lensbook eval --lens lenses/tiny --output lenses/tiny/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from lensbook import distributed
+from lensbook.artifacts import load_lens, save_lens
+from lensbook.evaluate import evaluate_lenses, pivot, save_metrics
+from lensbook.lenses import LogitLens, TunedLens
+from lensbook.models import DEFAULT_MODEL, load_model
+from lensbook.sources import load_chunks
+from lensbook.train import train_lens
+from lensbook.train_config import DTYPES, OPTIMIZERS, PRESETS, TrainConfig
+from lensbook.transfer import transfer_matrix
+
+CHOICES = {"optimizer": OPTIMIZERS, "dtype": DTYPES}
+# (option, type, help) for every TrainConfig field; defaults come from --preset.
+TRAIN_OPTIONS = [
+    ("steps", int, "optimiser updates (paper: 250)"),
+    ("tokens-per-step", int, "tokens per update over all processes (paper: 262144)"),
+    ("seq-len", int, "tokens per chunk (paper: 2048)"),
+    ("batch-size", int, "chunks per forward pass per process; the rest is accumulation"),
+    ("optimizer", str, f"one of {', '.join(OPTIMIZERS)} (paper: sgd, Nesterov)"),
+    ("lr", float, "effective learning rate (default 1.0 for SGD, torch gets lr*(1-momentum);"
+                  " 1e-3 for Adam/AdamW)"),
+    ("momentum", float, "SGD momentum or Adam beta1 (paper: 0.9)"),
+    ("weight-decay", float, "weight decay (paper: 1e-3)"),
+    ("warmup-steps", int, "linear warm-up steps (default 0 for SGD, min(1000, steps/5) for Adam)"),
+    ("clip-grad-norm", float, "global gradient-norm clip; 0 disables it (paper: 1.0)"),
+    ("chunk-mb", float, "MiB of fp32 full-vocabulary logits held at once (default 256)"),
+    ("dtype", str, f"unembedding matmul dtype, one of {', '.join(DTYPES)} (auto: bf16 on CUDA)"),
+    ("seed", int, "seed of the chunk order (default 0)"),
+    ("checkpoint-dir", str, "checkpoint folder (default: OUTPUT/checkpoints)"),
+    ("checkpoint-every", int, "save a checkpoint every N steps (default: only after the last)"),
+    ("num-threads", int, "CPU threads for torch (default: all cores)"),
+]
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"Hub name, local folder or embedded model (default {DEFAULT_MODEL})")
+    parser.add_argument("--model-dtype", default=None, choices=["auto", "float32", "bfloat16",
+                                                                "float16"],
+                        help="dtype to load the model weights in (default float32)")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda or cuda:N (default: cuda if available; under torchrun "
+                             "cuda:LOCAL_RANK)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run code shipped with the model (off unless given)")
+
+
+def _add_data_options(parser: argparse.ArgumentParser, split: str) -> None:
+    parser.add_argument("--data", default="corpus",
+                        help="'corpus' (embedded), a .txt/.jsonl file or folder, a saved data "
+                             "set folder, or a Hub data set name (default corpus)")
+    parser.add_argument("--split", default=split, help=f"split to read (default {split})")
+    parser.add_argument("--subset", default=None, help="Hub data set configuration name")
+    parser.add_argument("--text-column", default="text", help="column with the text")
+    parser.add_argument("--streaming", action="store_true",
+                        help="stream a Hub data set, reading only what is needed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lensbook`` argument parser with its ``train`` and ``eval`` commands."""
+    parser = argparse.ArgumentParser(prog="python -m lensbook", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a tuned lens",
+                                description="Train a tuned (or bias-only) lens.")
+    _add_model_options(train)
+    _add_data_options(train, "train")
+    train.add_argument("--preset", default="paper", choices=sorted(PRESETS),
+                       help="starting values of the options below (default paper)")
+    for name, kind, text in TRAIN_OPTIONS:
+        train.add_argument(f"--{name}", type=kind, default=None, help=text,
+                           choices=CHOICES.get(name))
+    train.add_argument("--resume", action="store_true",
+                       help="continue from CHECKPOINT_DIR/last.pt if it exists")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                       help="show a progress bar with the per-layer loss")
+    train.add_argument("--bias-only", action="store_true", help="train only the biases b_l")
+    train.add_argument("--output", "-o", required=True, help="folder for the lens and records")
+    train.add_argument("--eval-split", default="test", help="held-out split (default test)")
+    train.add_argument("--eval-tokens", type=int, default=2**17,
+                       help="held-out tokens to evaluate after training; 0 skips (default 131072)")
+    ev = commands.add_parser("eval", help="evaluate lenses on held-out data",
+                             description="Per-layer metrics of the logit lens and tuned lenses.")
+    _add_model_options(ev)
+    _add_data_options(ev, "test")
+    ev.add_argument("--lens", default=None, help="tuned lens folder (omit: logit lens only)")
+    ev.add_argument("--bias-only-lens", default=None, help="bias-only lens folder")
+    ev.add_argument("--seq-len", type=int, default=None,
+                    help="tokens per chunk (default: the lens's training seq_len, else 2048)")
+    ev.add_argument("--max-tokens", type=int, default=2**17, help="tokens read (default 131072)")
+    ev.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
+    ev.add_argument("--chunk-mb", type=float, default=256.0, help="MiB of fp32 buffers at once")
+    ev.add_argument("--transfer", action="store_true", help="also write the transfer matrix")
+    ev.add_argument("--num-threads", type=int, default=None, help="CPU threads for torch")
+    ev.add_argument("--output", "-o", required=True, help="folder for metrics.csv/json")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {}
+    for name, _, _ in TRAIN_OPTIONS:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None:
+            overrides[name.replace("-", "_")] = value
+    if overrides.get("clip_grad_norm") == 0:
+        overrides["clip_grad_norm"] = None
+    overrides.setdefault("checkpoint_dir", str(Path(args.output) / "checkpoints"))
+    return TrainConfig.preset(args.preset, resume=args.resume, progress=args.progress,
+                              **overrides)
+
+
+def _load(args: argparse.Namespace, rank: distributed.Rank):
+    device = args.device
+    if device is None:
+        device = f"cuda:{rank.local_rank}" if torch.cuda.is_available() else "cpu"
+    return load_model(args.model, dtype=args.model_dtype, device=device,
+                      trust_remote_code=args.trust_remote_code)
+
+
+def _chunks(args, tokenizer, seq_len: int, split: str, max_tokens: int | None):
+    return load_chunks(args.data, tokenizer, seq_len, split=split, max_tokens=max_tokens,
+                       text_column=args.text_column, subset=args.subset,
+                       streaming=args.streaming)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """The ``train`` command."""
+    rank = distributed.init_from_env()
+    config = _config_from_args(args)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    model, tokenizer = _load(args, rank)
+    data = _chunks(args, tokenizer, config.seq_len, args.split, config.tokens_needed)
+    lens = TunedLens.from_model(model, bias_only=args.bias_only)
+    lens, history = train_lens(model, data, config, lens)
+    if not rank.primary:
+        return 0
+    out = Path(args.output)
+    lens.config.training["data"] = {"source": args.data, "split": args.split,
+                                    "subset": args.subset}
+    save_lens(lens, out)
+    record = {"config": config.to_dict(), "argv": sys.argv, "model": args.model,
+              "data": lens.config.training["data"], "bias_only": args.bias_only}
+    (out / "train_config.json").write_text(json.dumps(record, indent=2) + "\n")
+    history.to_frame().to_csv(out / "history.csv", index=False)
+    if args.eval_tokens:
+        held_out = _chunks(args, tokenizer, config.seq_len, args.eval_split, args.eval_tokens)
+        lenses = {"logit": LogitLens.from_model(model), lens.label.split()[0]: lens}
+        frame = evaluate_lenses(model, lenses, held_out, batch_size=config.batch_size,
+                                chunk_mb=config.chunk_mb)
+        save_metrics(frame, out / "metrics")
+        print(pivot(frame, "kl").to_string(float_format="%.4f"))
+    print(f"lens written to {out}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """The ``eval`` command."""
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    model, tokenizer = _load(args, distributed.Rank())
+    lenses = {"logit": LogitLens.from_model(model)}
+    if args.lens:
+        lenses["tuned"] = load_lens(args.lens, model)
+    if args.bias_only_lens:
+        lenses["bias-only"] = load_lens(args.bias_only_lens, model)
+    seq_len = args.seq_len or _trained_seq_len(lenses.get("tuned")) or 2048
+    data = _chunks(args, tokenizer, seq_len, args.split, args.max_tokens)
+    out = Path(args.output)
+    frame = evaluate_lenses(model, lenses, data, batch_size=args.batch_size,
+                            chunk_mb=args.chunk_mb, progress=True)
+    save_metrics(frame, out / "metrics")
+    print(pivot(frame, "kl").to_string(float_format="%.4f"))
+    if args.transfer and "tuned" in lenses:
+        save_metrics(transfer_matrix(model, lenses["tuned"], data, batch_size=args.batch_size,
+                                     chunk_mb=args.chunk_mb), out / "transfer")
+    print(f"metrics written to {out}")
+    return 0
+
+
+def _trained_seq_len(lens: TunedLens | None) -> int | None:
+    training = getattr(getattr(lens, "config", None), "training", None) or {}
+    return training.get("config", {}).get("seq_len")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return run_train(args) if args.command == "train" else run_eval(args)
