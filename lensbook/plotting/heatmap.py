@@ -139,8 +139,31 @@ def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
     top.set_xlabel("true next token (★ = top-1 is right)")
 
 
-def _figsize(n_cols: int, n_rows: int, panels: int = 1) -> tuple[float, float]:
-    return (panels * (0.62 * n_cols + 1.0) + 1.5, 0.32 * n_rows + 2.8)
+# Fixed margins in inches, sized for labels of at most MAX_CHARS + 3 characters. A fixed
+# layout draws the figure once; constrained layout would draw it twice (too slow for widgets).
+CELL = (0.62, 0.32)  # width, height of one cell
+MARGINS = dict(left=0.95, right=1.25, bottom=1.3, top=1.5, gap=0.45)
+MIN_PANEL_WIDTH = 2.2
+
+
+def _heatmap_figure(n_rows: int, n_cols: int, panels: int) -> tuple[Figure, list[Axes], Axes]:
+    """A figure with ``panels`` heatmap axes side by side and a colour-bar axes on the right."""
+    m = MARGINS
+    panel_w, panel_h = max(n_cols * CELL[0], MIN_PANEL_WIDTH), n_rows * CELL[1]
+    width = m["left"] + panels * panel_w + (panels - 1) * m["gap"] + m["right"]
+    height = m["bottom"] + panel_h + m["top"]
+    fig = Figure(figsize=(width, height))
+    axes = [
+        fig.add_axes((
+            (m["left"] + i * (panel_w + m["gap"])) / width, m["bottom"] / height,
+            panel_w / width, panel_h / height,
+        ))
+        for i in range(panels)
+    ]
+    cbar_left = m["left"] + panels * panel_w + (panels - 1) * m["gap"] + 0.15
+    cax = fig.add_axes((cbar_left / width, m["bottom"] / height, 0.15 / width,
+                        panel_h / height))
+    return fig, axes, cax
 
 
 def plot_trajectory(
@@ -193,10 +216,9 @@ def plot_lens_comparison(
     datas = [heatmap_data(t, stat, layer_stride, positions) for t in trajectories]
     norm = color_norm(stat, [d.values for d in datas])
     n_rows, n_cols = datas[0].values.shape
-    fig = Figure(figsize=_figsize(n_cols, n_rows, len(datas)), layout="constrained")
-    axes = fig.subplots(1, len(datas), squeeze=False)[0]
+    fig, axes, cax = _heatmap_figure(n_rows, n_cols, len(datas))
     for i, (ax, data, traj) in enumerate(zip(axes, datas, trajectories, strict=True)):
         mesh = draw_trajectory(ax, data, stat, norm, traj)
         ax.set_title(titles[i] if titles else traj.lens_label)
-    fig.colorbar(mesh, ax=list(axes), label=stat.label, aspect=12, pad=0.01)
+    fig.colorbar(mesh, cax=cax, label=stat.label)
     return fig

@@ -1,0 +1,233 @@
+"""What the figures draw: cell texts, colour values, stars, rows, labels; PNGs on disk."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm, Normalize, to_rgba
+
+from lensbook import LogitLens, TunedLens
+from lensbook.plotting import (
+    heatmap_data,
+    plot_layer_metrics,
+    plot_lens_comparison,
+    plot_prediction_depth,
+    plot_top_k,
+    plot_trajectory,
+    plot_transfer_matrix,
+    save_figure,
+    strided_layers,
+)
+from lensbook.statistics import STATISTICS
+from lensbook.trajectory import Trajectory, trajectory
+from tests.tiny_models import make_model
+from tests.tiny_tokenizer import make_tokenizer
+
+PROMPT = "The cat sat on the mat\n é $x"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_model("gpt2")
+
+
+@pytest.fixture(scope="module")
+def traj(model):
+    return trajectory(model, make_tokenizer(), LogitLens.from_model(model), PROMPT)
+
+
+def with_targets(traj: Trajectory, targets: torch.Tensor) -> Trajectory:
+    return Trajectory(traj.log_probs, traj.input_ids, targets, traj.tokens, traj.vocab,
+                      traj.lens_label, traj.byte_level)
+
+
+def cells(ax, gid="top1"):
+    """{(row, col): text} of the texts with ``gid`` drawn on a heatmap axes."""
+    found = {}
+    for text in ax.texts:
+        if text.get_gid() == gid:
+            x, y = text.get_position()
+            found[(int(y), int(x))] = text.get_text()
+    return found
+
+
+def stars(ax):
+    (collection,) = [c for c in ax.collections if c.get_gid() == "stars"]
+    return {(int(y), int(x)) for x, y in collection.get_offsets()}
+
+
+def mesh_values(ax):
+    (mesh,) = [c for c in ax.collections if c.get_gid() == "statistic"]
+    return mesh, np.ma.filled(mesh.get_array().astype(float), np.nan).reshape(
+        len(ax.get_yticks()), len(ax.get_xticks()))
+
+
+# The heatmap ------------------------------------------------------------------------------
+def test_strided_layers_keep_the_output():
+    assert strided_layers(7, 1) == list(range(7))
+    assert strided_layers(7, 3) == [0, 3, 6]
+    assert strided_layers(8, 3) == [0, 3, 6, 7]
+    assert strided_layers(4, 10) == [0, 3]
+    with pytest.raises(ValueError):
+        strided_layers(4, 0)
+
+
+def test_cell_texts_are_the_top1_tokens(traj):
+    ax = plot_trajectory(traj).axes[0]
+    top1 = traj.top1()
+    expected = {(layer, pos): traj.label(int(top1[layer, pos]), 7)
+                for layer in range(4) for pos in range(len(traj))}
+    assert cells(ax) == expected
+    assert all(t.get_parse_math() is False for t in ax.texts)  # "$x$" stays text
+
+
+@pytest.mark.parametrize("name", sorted(STATISTICS))
+def test_colours_are_the_statistic(traj, name):
+    fig = plot_trajectory(traj, name)
+    mesh, values = mesh_values(fig.axes[0])
+    expected = STATISTICS[name].values(traj).numpy()
+    np.testing.assert_allclose(values, expected, rtol=1e-6, equal_nan=True)
+    assert isinstance(mesh.norm, LogNorm) == (name == "rank")
+    assert fig.axes[-1].get_ylabel() == STATISTICS[name].label
+
+
+def test_colour_bar_has_units(traj):
+    assert plot_trajectory(traj, "entropy").axes[-1].get_ylabel() == "entropy (nats)"
+    assert plot_trajectory(traj, "kl").axes[-1].get_ylabel().endswith("(nats)")
+
+
+def test_stars_where_top1_is_the_next_token(traj):
+    ax = plot_trajectory(traj).axes[0]
+    top1 = traj.top1()
+    assert stars(ax) == {(r, c) for r in range(4) for c in range(len(traj))
+                         if top1[r, c] == traj.targets[c]}
+    # Make the output row right everywhere but the last position: stars follow.
+    rigged = with_targets(traj, torch.cat([top1[-1, :-1], torch.tensor([-100])]))
+    expected = {(r, c) for r in range(4) for c in range(len(traj) - 1) if top1[r, c] == top1[-1, c]}
+    assert stars(plot_trajectory(rigged).axes[0]) == expected
+    assert {(3, c) for c in range(len(traj) - 1)} <= expected
+
+
+def test_stride_and_token_range(traj):
+    fig = plot_trajectory(traj, "rank", layer_stride=2, positions=(2, 5))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "2", "output"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == traj.input_labels(10)[2:5]
+    data = heatmap_data(traj, "rank", 2, (2, 5))
+    assert data.rows == [0, 2, 3] and data.positions == [2, 3, 4]
+    top1 = traj.top1()
+    assert cells(ax) == {(i, j): traj.label(int(top1[r, p]), 7)
+                         for i, r in enumerate([0, 2, 3]) for j, p in enumerate([2, 3, 4])}
+    _, values = mesh_values(ax)
+    np.testing.assert_allclose(values, STATISTICS["rank"].values(traj).numpy()[[0, 2, 3]][:, 2:5])
+    top = ax.child_axes[0]  # the true next tokens along the top
+    assert [t.get_text() for t in top.get_xticklabels()] == traj.target_labels(10)[2:5]
+    with pytest.raises(ValueError, match="no positions"):
+        plot_trajectory(traj, positions=(5, 5))
+
+
+def test_lens_comparison_shares_one_scale(model, traj):
+    tuned = trajectory(model, make_tokenizer(), TunedLens.from_model(model), PROMPT)
+    with torch.no_grad():
+        tuned.log_probs[0] = tuned.log_probs[0].roll(1, -1)  # make the panels differ
+    fig = plot_lens_comparison([traj, tuned], "kl")
+    left, right = fig.axes[0], fig.axes[1]
+    assert [left.get_title(), right.get_title()] == ["logit lens", "tuned lens"]
+    (m1, v1), (m2, v2) = mesh_values(left), mesh_values(right)
+    assert (m1.norm.vmin, m1.norm.vmax) == (m2.norm.vmin, m2.norm.vmax)
+    assert m1.norm.vmax == pytest.approx(max(np.nanmax(v1), np.nanmax(v2)))
+    np.testing.assert_allclose(v2, tuned.kl_to_output().numpy(), rtol=1e-6)
+    assert len(fig.axes) == 3 and fig.axes[2].get_ylabel() == "KL(output ‖ lens) (nats)"
+
+
+# Other figures ----------------------------------------------------------------------------
+def test_top_k_bars(traj):
+    fig = plot_top_k(traj, layer=1, position=2, k=6)
+    ax = fig.axes[0]
+    probs, ids = traj.top_k(6)
+    np.testing.assert_allclose([b.get_width() for b in ax.patches], probs[1, 2].numpy())
+    assert [t.get_text() for t in ax.get_yticklabels()] == [traj.label(int(i), 16)
+                                                              for i in ids[1, 2]]
+    assert ax.get_xlabel() == "probability"
+
+
+def test_top_k_marks_the_target(traj):
+    top = int(traj.top_k(3)[1][0, 1, 1])  # make the second-best token at (0, 1) the target
+    targets = traj.targets.clone()
+    targets[1] = top
+    ax = plot_top_k(with_targets(traj, targets), 0, 1, k=3).axes[0]
+    colors = [b.get_facecolor() for b in ax.patches]
+    assert colors[1] == to_rgba("tab:orange") and colors[0] == to_rgba("tab:blue")
+
+
+def test_prediction_depth_text(traj):
+    fig = plot_prediction_depth(traj)
+    texts = [t for t in fig.axes[0].texts if t.get_gid() == "depth"]
+    assert [t.get_text() for t in texts] == traj.input_labels()
+    norm, cmap = Normalize(0, traj.num_layers), colormaps["viridis"]
+    for text, depth in zip(texts, traj.prediction_depth().tolist(), strict=True):
+        assert text.get_bbox_patch().get_facecolor() == pytest.approx(cmap(norm(depth)))
+    assert fig.axes[-1].get_xlabel() == "prediction depth (layer)"
+
+
+def metrics_table():
+    rows = [dict(lens=lens, layer=layer, metric=metric, value=offset + 1 / (layer + 1), unit=unit)
+            for lens, offset in [("logit lens", 1.0), ("tuned lens", 0.0)]
+            for metric, unit in [("kl", "bits/byte"), ("ce", "bits/byte")]
+            for layer in range(4)]
+    return pd.DataFrame(rows)
+
+
+def test_layer_metric_curves():
+    fig = plot_layer_metrics(metrics_table())
+    assert [ax.get_ylabel() for ax in fig.axes] == ["kl (bits/byte)", "ce (bits/byte)"]
+    assert all(ax.get_xlabel() == "layer" for ax in fig.axes)
+    lines = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 4]
+    assert sorted(tuple(np.round(line.get_ydata(), 6)) for line in lines) == sorted(
+        tuple(np.round(off + 1 / np.arange(1, 5), 6)) for off in (0.0, 1.0))
+    with pytest.raises(ValueError, match="lacks columns"):
+        plot_layer_metrics(metrics_table().drop(columns="unit"))
+
+
+def test_transfer_matrix():
+    matrix = np.arange(16, dtype=float).reshape(4, 4) / 10
+    fig = plot_transfer_matrix(matrix, unit="bits/byte")
+    mesh = fig.axes[0].collections[0]
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(4, 4), matrix)
+    assert fig.axes[-1].get_ylabel() == "cross-entropy penalty (bits/byte)"
+
+
+# Rendering ---------------------------------------------------------------------------------
+def test_rendering_writes_pngs(tmp_path, traj):
+    figures = {
+        "trajectory-entropy": plot_trajectory(traj),
+        "trajectory-rank": plot_trajectory(traj, "rank", layer_stride=2),
+        "comparison": plot_lens_comparison([traj, traj], "max_probability"),
+        "top-k": plot_top_k(traj, -1, -1),
+        "depth": plot_prediction_depth(traj),
+        "curves": plot_layer_metrics(metrics_table()),
+        "transfer": plot_transfer_matrix(np.eye(4)),
+    }
+    for name, fig in figures.items():
+        path = save_figure(fig, name, folder=tmp_path / "figures")
+        assert path == tmp_path / "figures" / f"{name}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_no_pyplot_and_no_global_style():
+    code = (
+        "import matplotlib, matplotlib.pyplot as plt\n"
+        "before = {k: str(v) for k, v in matplotlib.rcParams.items()}\n"
+        "import lensbook.plotting, lensbook.widgets\n"
+        "after = {k: str(v) for k, v in matplotlib.rcParams.items()}\n"
+        "assert before == after, [k for k in before if before[k] != after[k]]\n"
+        "from tests.test_plotting import metrics_table\n"
+        "lensbook.plotting.plot_layer_metrics(metrics_table())\n"
+        "assert plt.get_fignums() == []\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "Agg"})
