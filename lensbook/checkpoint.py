@@ -53,11 +53,11 @@ class TrainHistory:
         """A tidy table: one row per (step, layer), steps counted from 1."""
         rows = [
             {"step": step, "layer": layer, "kl": value, "lr": self.lr[step - 1],
-             "tokens": step * self.tokens_per_step}
+             "tokens": step * self.tokens_per_step, "seconds": self.seconds[step - 1]}
             for step, losses in enumerate(self.loss, start=1)
             for layer, value in enumerate(losses)
         ]
-        frame = pd.DataFrame(rows, columns=["step", "layer", "kl", "lr", "tokens"])
+        frame = pd.DataFrame(rows, columns=["step", "layer", "kl", "lr", "tokens", "seconds"])
         if self.bits_per_byte_factor is not None:
             frame["kl_bits_per_byte"] = frame["kl"] * self.bits_per_byte_factor
         return frame

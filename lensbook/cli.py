@@ -66,6 +66,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None,
                         help="cpu, cuda or cuda:N (default: cuda if available; under torchrun "
                              "cuda:LOCAL_RANK)")
+    parser.add_argument("--device-map", default=None,
+                        help="'auto' spreads a model too big for one GPU over the visible GPUs, "
+                             "layer by layer (the lens lives on the first); one process only")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run code shipped with the model (off unless given)")
 
@@ -138,7 +141,7 @@ def _load(args: argparse.Namespace, rank: distributed.Rank):
     if device is None:
         device = f"cuda:{rank.local_rank}" if torch.cuda.is_available() else "cpu"
     return load_model(args.model, dtype=args.model_dtype, device=device,
-                      trust_remote_code=args.trust_remote_code)
+                      device_map=args.device_map, trust_remote_code=args.trust_remote_code)
 
 
 def _chunks(args, tokenizer, seq_len: int, split: str, max_tokens: int | None):
@@ -159,6 +162,8 @@ def run_train(args: argparse.Namespace) -> int:
     lens, history = train_lens(model, data, config, lens)
     if not rank.primary:
         return 0
+    tokens, seconds = len(history) * history.tokens_per_step, history.seconds[-1]
+    print(f"trained {tokens} tokens in {seconds:.1f} s ({tokens / seconds:.0f} tokens/s)")
     out = Path(args.output)
     lens.config.training["data"] = {"source": args.data, "split": args.split,
                                     "subset": args.subset}

@@ -1,0 +1,192 @@
+"""Train a tuned lens with the reference ``tuned-lens`` 0.2.0 and with lensbook, and compare.
+
+Both tools get the same local model folder, the same training text (a ``.jsonl`` of
+corpus documents), the same chunk length, token budget, micro-batch and optimiser
+settings (the paper's), and run one after the other. Each run is wrapped in
+``/usr/bin/time -v`` (peak RSS) and ``benchmarks/peak_memory.py`` (peak CUDA memory);
+training throughput is tokens / seconds of the training loop (the reference's tqdm
+bar, lensbook's history). Both lenses are then scored by lensbook's evaluator on the
+same held-out chunks of the corpus's test split.
+
+Usage (from the repository root; see benchmarks/compare_reference.sh)::
+
+    .venv/bin/python benchmarks/bench_train.py --case tiny --out benchmarks/results
+    .venv/bin/python benchmarks/bench_train.py --case gpt2-small --steps 4 --tokens-per-step 1024
+    .venv/bin/python benchmarks/bench_train.py --case tiny --device cuda   # GPU variant, bf16
+
+Workarounds for the reference (its installed source is not modified):
+* its transformers 4.57 cannot read the ``tokenizer_class: TokenizersBackend`` that
+  transformers 5 writes, so the model folder's copy says ``PreTrainedTokenizerFast``;
+* it caches tokenised data sets, so every run gets a fresh ``HF_DATASETS_CACHE``;
+* it stops silently when data runs out, so the text holds 20% more than the budget
+  and the script checks that its progress bar reached the last batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import transformers as tf
+
+from lensbook import LogitLens, load_lens, load_model
+from lensbook.corpus import load_corpus
+from lensbook.data import chunk_texts
+from lensbook.evaluate import evaluate_lenses, pivot
+from lensbook.models import EMBEDDED_MODELS
+
+ROOT = Path(__file__).resolve().parent.parent
+REF_PYTHON = Path(os.environ.get("REF_VENV", ROOT / ".venv-ref")) / "bin" / "python"
+PEAK = str(ROOT / "benchmarks" / "peak_memory.py")
+
+
+def prepare_model(case: str, folder: Path) -> Path:
+    """A local model folder both tools can read (see the module docstring)."""
+    target = folder / "model"
+    tiny = EMBEDDED_MODELS["lensbook-tiny"]
+    if case == "tiny":
+        shutil.copytree(tiny, target, ignore=shutil.ignore_patterns("lens", "*.md"))
+    else:  # random weights with GPT-2-small's shape, lensbook-tiny's tokenizer
+        _, tokenizer = load_model("lensbook-tiny")
+        config = tf.GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257,
+                               n_positions=1024, bos_token_id=tokenizer.eos_token_id,
+                               eos_token_id=tokenizer.eos_token_id)
+        torch.manual_seed(0)
+        tf.GPT2LMHeadModel(config).save_pretrained(target)
+        tokenizer.save_pretrained(target)
+    config_path = target / "tokenizer_config.json"
+    tok_config = json.loads(config_path.read_text())
+    tok_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(tok_config))
+    return target
+
+
+def prepare_data(folder: Path, tokenizer, budget: int, seq_len: int, eval_tokens: int):
+    """Training text as .jsonl (budget + 20%) and held-out chunks of the test split."""
+    rows, tokens = [], 0
+    for text in load_corpus("train")["text"]:
+        rows.append(json.dumps({"text": text}))
+        tokens += len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 1
+        if tokens >= 1.2 * budget:
+            break
+    if tokens < 1.2 * budget:
+        raise SystemExit(f"the corpus holds {tokens} tokens, the budget needs {1.2 * budget:.0f}")
+    (folder / "train.jsonl").write_text("\n".join(rows) + "\n")
+    return chunk_texts(load_corpus("test"), tokenizer, seq_len, max_tokens=eval_tokens)
+
+
+def run_timed(cmd: list[str], log: Path, env: dict) -> dict:
+    """Run ``cmd`` under ``/usr/bin/time -v``; return wall seconds, peak RSS and the log."""
+    with open(log, "w") as out:
+        subprocess.run(["/usr/bin/time", "-v", *cmd], stdout=out, stderr=subprocess.STDOUT,
+                       env=env, check=True, cwd=ROOT)
+    text = log.read_text()
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", text)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    cuda = re.search(r"PEAK_CUDA_MIB ([\d.]+)", text)
+    h, m, s = (float(g or 0) for g in wall.groups())
+    return {"wall_s": 3600 * h + 60 * m + s, "peak_rss_mib": int(rss.group(1)) / 1024,
+            "peak_cuda_mib": float(cuda.group(1)) if cuda else None, "log": text}
+
+
+def run_reference(args, model_dir: Path, work: Path, env: dict) -> dict:
+    per_batch = args.tokens_per_step // args.seq_len
+    cmd = [str(REF_PYTHON), PEAK, "tuned_lens", "train", "--model.name", str(model_dir),
+           "--data.name", str(work / "train.jsonl"), "--max_length", str(args.seq_len),
+           "--num_steps", str(args.steps), "--tokens_per_step", str(args.tokens_per_step),
+           "--per_gpu_batch_size", str(min(args.batch_size, per_batch)),
+           "--seed", str(args.seed), "--output", str(work / "reference")]
+    if args.device == "cuda":
+        cmd += ["--precision", "bfloat16"]
+    result = run_timed(cmd, work / "reference.log", env | {"HF_DATASETS_CACHE": str(work / "c1")})
+    bars = re.findall(r"Training:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)<",
+                      result["log"])
+    done, total, h, m, s = bars[-1]
+    if done != total:
+        raise SystemExit(f"the reference stopped early at batch {done} of {total}")
+    result["train_s"] = 3600 * int(h or 0) + 60 * int(m) + int(s)
+    return result
+
+
+def run_lensbook(args, model_dir: Path, work: Path, env: dict) -> dict:
+    cmd = [sys.executable, PEAK, "lensbook", "train", "--model", str(model_dir),
+           "--data", str(work / "train.jsonl"), "--seq-len", str(args.seq_len),
+           "--steps", str(args.steps), "--tokens-per-step", str(args.tokens_per_step),
+           "--batch-size", str(args.batch_size), "--seed", str(args.seed),
+           "--eval-tokens", "0", "--no-progress", "--output", str(work / "lensbook"),
+           "--device", args.device]
+    if args.device == "cuda":
+        cmd += ["--model-dtype", "bfloat16"]
+    result = run_timed(cmd, work / "lensbook.log", env | {"HF_DATASETS_CACHE": str(work / "c2")})
+    result["train_s"] = float(re.search(r"tokens in ([\d.]+) s", result["log"]).group(1))
+    return result
+
+
+def score(model_dir: Path, work: Path, held_out, device: str) -> dict:
+    """Per-layer held-out KL (nats/token) of the logit lens and both trained lenses."""
+    model, _ = load_model(str(model_dir), device=device)
+    lenses = {"logit": LogitLens.from_model(model),
+              "reference": load_lens(work / "reference", model),
+              "lensbook": load_lens(work / "lensbook", model)}
+    frame = evaluate_lenses(model, lenses, held_out, batch_size=8)
+    return pivot(frame, "kl").drop(columns="output", errors="ignore").dropna().to_dict()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--case", choices=["tiny", "gpt2-small"], default="tiny")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (bf16 on cuda)")
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--tokens-per-step", type=int, default=2**13)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
+    parser.add_argument("--eval-tokens", type=int, default=2**17)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{args.case}-"))
+    model_dir = prepare_model(args.case, work)
+    _, tokenizer = load_model(str(model_dir))
+    held_out = prepare_data(work, tokenizer, args.steps * args.tokens_per_step, args.seq_len,
+                            args.eval_tokens)
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                        "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+    if args.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    results = {"args": vars(args), "machine": machine(),
+               "reference": run_reference(args, model_dir, work, env),
+               "lensbook": run_lensbook(args, model_dir, work, env)}
+    tokens = args.steps * (args.tokens_per_step // args.seq_len) * args.seq_len
+    for tool in ("reference", "lensbook"):
+        results[tool]["tokens_per_s"] = tokens / results[tool]["train_s"]
+        (Path(args.out) / f"{args.case}-{args.device}-{tool}.log").parent.mkdir(
+            parents=True, exist_ok=True)
+        (Path(args.out) / f"{args.case}-{args.device}-{tool}.log").write_text(
+            results[tool].pop("log"))
+    results["held_out_kl"] = score(model_dir, work, held_out, args.device)
+    out = Path(args.out) / f"{args.case}-{args.device}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=2))
+    if not args.keep:
+        shutil.rmtree(work)
+
+
+def machine() -> dict:
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    name = re.search(r"Model name:\s+(.*)", cpu)
+    return {"cpu": name.group(1) if name else "?", "cores": os.cpu_count(),
+            "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+if __name__ == "__main__":
+    main()
