@@ -1,0 +1,205 @@
+"""The explorer in a real browser: JupyterLab driven by headless Debian Chromium (Playwright).
+
+Starts JupyterLab on a copy of ``tests/browser/explorer.ipynb`` in a temporary folder
+(with its own Jupyter, IPython and matplotlib config), runs the notebook, types a new
+prompt, moves the layer-stride slider and checks that the rendered figure changes
+each time. The last screenshot is kept in ``artifacts/browser/``.
+
+Skipped, with the reason, when Chromium, Playwright or the model is missing.
+Never downloads a browser: it uses ``/usr/bin/chromium``
+(``apt-get install -y chromium``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lensbook.models import EMBEDDED_MODELS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # reported as a skip by _skip_reason
+    PlaywrightTimeout = TimeoutError
+
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK = Path(__file__).parent / "browser" / "explorer.ipynb"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "browser"
+MODEL = os.environ.get("LENSBOOK_BROWSER_MODEL", "lensbook-tiny")
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--disable-quic",
+]
+# Keeps the "get notified about Jupyter news" popup off the screenshots.
+NOTIFICATION_SETTINGS = {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}
+TIMEOUT_MS = 60_000  # generous: the machines running CI are shared
+
+
+def _skip_reason() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing (pip install playwright)"
+    if MODEL in EMBEDDED_MODELS and not (EMBEDDED_MODELS[MODEL] / "config.json").exists():
+        return f"the embedded model {MODEL!r} is not built yet (python -m lensbook.build_default)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _jupyter_env(root: Path) -> dict[str, str]:
+    """Environment with every Jupyter/IPython/matplotlib folder inside ``root``."""
+    dirs = {
+        "JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data",
+        "JUPYTER_RUNTIME_DIR": "runtime", "IPYTHONDIR": "ipython", "MPLCONFIGDIR": "mpl",
+        "JUPYTERLAB_SETTINGS_DIR": "settings", "JUPYTERLAB_WORKSPACES_DIR": "workspaces",
+    }
+    env = {**os.environ, "LENSBOOK_BROWSER_MODEL": MODEL, "HF_HUB_OFFLINE": "1"}
+    for name, sub in dirs.items():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        env[name] = str(root / sub)
+    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
+    return env
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on a copy of the notebook: yields (base url, token)."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    work = tmp_path / "lab"
+    work.mkdir()
+    shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
+    port, token = _free_port(), secrets.token_hex(16)
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+         "--expose-app-in-browser"],
+        env=_jupyter_env(tmp_path / "jupyter"), stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "server.log").open("w"),
+    )
+    try:
+        _wait_for_server(url, token, server, tmp_path / "server.log")
+        yield url, token
+    finally:
+        _delete_sessions(url, token)  # kernels outlive the page
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _wait_for_server(url: str, token: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"JupyterLab exited:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"JupyterLab did not start within 60 s:\n{log.read_text()[-3000:]}")
+
+
+def _delete_sessions(url: str, token: str) -> None:
+    try:
+        with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=5) as response:
+            sessions = json.load(response)
+        for session in sessions:
+            request = urllib.request.Request(
+                f"{url}/api/sessions/{session['id']}?token={token}", method="DELETE")
+            urllib.request.urlopen(request, timeout=5).close()
+    except OSError:
+        pass
+
+
+def _wait_for_update(page, number: int) -> None:
+    """Wait until the explorer's status line reports its ``number``-th figure."""
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('.widget-html')]"
+        ".some(e => e.textContent.includes('update ' + n))", arg=number, timeout=TIMEOUT_MS)
+
+
+def _open_and_run(page, url: str, token: str) -> None:
+    page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=TIMEOUT_MS)
+    # The kernel is ready when the toolbar names it and the execution indicator is idle.
+    page.wait_for_function(
+        "() => { const k = document.querySelector('.jp-Toolbar-kernelName');"
+        " const i = document.querySelector('.jp-Notebook-ExecutionIndicator');"
+        " return k && k.textContent.includes('Python') && i"
+        " && i.getAttribute('data-status') === 'idle'; }", timeout=TIMEOUT_MS)
+    for _ in range(5):  # a run-all issued while the kernel still connects is dropped: retry
+        for button in page.query_selector_all(".jp-Dialog .jp-mod-accept"):
+            button.click()
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+        try:
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                ".some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))", timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    _wait_for_update(page, 1)
+
+
+def test_explorer_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    url, token = lab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            _open_and_run(page, url, token)
+            image = page.locator(".jp-OutputArea-output img.widget-image").first
+            first = image.screenshot()
+
+            page.fill(".widget-text input", "Return a new list of the items")
+            page.press(".widget-text input", "Enter")
+            _wait_for_update(page, 2)
+            second = image.screenshot()
+            assert second != first, "the figure did not change with the prompt"
+
+            handle = page.locator(".widget-slider .noUi-handle").first  # the layer stride
+            handle.focus()
+            handle.press("ArrowRight")
+            _wait_for_update(page, 3)
+            third = image.screenshot()
+            assert third != second, "the figure did not change with the stride slider"
+            page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+            print(f"screenshot: {ARTIFACTS / 'explorer.png'}")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+            print(f"screenshot of the failure: {ARTIFACTS / 'failure.png'}")
+            raise
+        finally:
+            browser.close()
