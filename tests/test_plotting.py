@@ -194,6 +194,33 @@ def test_layer_metric_curves():
         plot_layer_metrics(metrics_table().drop(columns="unit"))
 
 
+def test_curves_from_a_real_evaluation(model):
+    from lensbook.evaluate import evaluate_lenses
+
+    chunks = torch.randint(1, 97, (4, 16), generator=torch.Generator().manual_seed(0))
+    lenses = {"logit": LogitLens.from_model(model), "tuned": TunedLens.from_model(model)}
+    frame = evaluate_lenses(model, lenses, chunks, bits_per_byte_factor=0.5)
+    fig = plot_layer_metrics(frame, ["kl", "ce"])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["kl (bits/byte)", "ce (bits/byte)"]
+    fig = plot_layer_metrics(frame, ["kl"], units=["nats/token"])
+    kl = frame.query("metric == 'kl' and unit == 'nats/token' and lens == 'logit'")
+    logit_line = [line for line in fig.axes[0].lines if len(line.get_xdata()) == len(kl)][0]
+    np.testing.assert_allclose(logit_line.get_ydata(), kl.sort_values("layer")["value"])
+
+
+def test_transfer_matrix_from_a_tidy_table(model):
+    from lensbook.transfer import transfer_matrix
+
+    chunks = torch.randint(1, 97, (2, 16), generator=torch.Generator().manual_seed(0))
+    frame = transfer_matrix(model, TunedLens.from_model(model), chunks)
+    fig = plot_transfer_matrix(frame)
+    penalty = frame.query("metric == 'penalty' and unit == 'nats/token'")
+    grid = penalty.pivot(index="translator", columns="layer", values="value").to_numpy()
+    values = np.asarray(fig.axes[0].collections[0].get_array()).reshape(grid.shape)
+    np.testing.assert_allclose(values, grid, atol=1e-6)
+    assert fig.axes[-1].get_ylabel() == "cross-entropy penalty (nats/token)"
+
+
 def test_transfer_matrix():
     matrix = np.arange(16, dtype=float).reshape(4, 4) / 10
     fig = plot_transfer_matrix(matrix, unit="bits/byte")
@@ -230,4 +257,5 @@ def test_no_pyplot_and_no_global_style():
         "lensbook.plotting.plot_layer_metrics(metrics_table())\n"
         "assert plt.get_fignums() == []\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
