@@ -21,6 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory, offset_copy
 
 from lensbook.statistics import Statistic, get_statistic
 from lensbook.trajectory import Trajectory
@@ -28,6 +29,7 @@ from lensbook.trajectory import Trajectory
 MAX_CHARS = 7  # longer token labels are cut with "…" so that cells stay narrow
 CELL_FONT_SIZE = 8
 STAR_COLOR = "gold"
+LABEL_PAD = 58  # points between the heatmap and its axis titles: room for rotated tokens
 
 
 def strided_layers(num_rows: int, stride: int) -> list[int]:
@@ -124,19 +126,26 @@ def _luminance(rgba: np.ndarray) -> float:
 
 
 def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
-    centres = np.arange(len(data.positions)) + 0.5
-    inputs = traj.input_labels(MAX_CHARS + 3)
-    ax.set_xticks(centres, [inputs[p] for p in data.positions], rotation=60, ha="right",
-                  rotation_mode="anchor", parse_math=False)
+    """Input tokens below the columns, true next tokens above, layer names on the left.
+
+    Token labels are plain texts (gids ``"input"`` and ``"target"``), not tick labels:
+    ticks cost a few milliseconds each, too slow for a widget redrawn on every change.
+    """
+    inputs, targets = traj.input_labels(MAX_CHARS + 3), traj.target_labels(MAX_CHARS + 3)
+    columns = blended_transform_factory(ax.transData, ax.transAxes)
+    for j, p in enumerate(data.positions):
+        ax.text(j + 0.5, -0.02, inputs[p], transform=columns, rotation=60, ha="right",
+                va="top", rotation_mode="anchor", parse_math=False, gid="input")
+        ax.text(j + 0.5, 1.02, targets[p], transform=columns, rotation=60, ha="left",
+                va="bottom", rotation_mode="anchor", parse_math=False, gid="target")
+    ax.set_xticks([])
     names = traj.layer_names()
     ax.set_yticks(np.arange(len(data.rows)) + 0.5, [names[r] for r in data.rows], rotation=0)
-    ax.set_xlabel("input token")
     ax.set_ylabel("layer")
-    targets = traj.target_labels(MAX_CHARS + 3)
-    top = ax.secondary_xaxis("top")
-    top.set_xticks(centres, [targets[p] for p in data.positions], rotation=60, ha="left",
-                   rotation_mode="anchor", parse_math=False)
-    top.set_xlabel("true next token (★ = top-1 is right)")
+    ax.set_xlabel("input token", labelpad=LABEL_PAD)
+    ax.text(0.5, 1.0, "true next token (★ = top-1 is right)", transform=offset_copy(
+        ax.transAxes, fig=ax.figure, y=LABEL_PAD, units="points"), ha="center",
+        va="bottom", parse_math=False, gid="target-label")
 
 
 # Fixed margins in inches, sized for labels of at most MAX_CHARS + 3 characters. A fixed
@@ -219,6 +228,9 @@ def plot_lens_comparison(
     fig, axes, cax = _heatmap_figure(n_rows, n_cols, len(datas))
     for i, (ax, data, traj) in enumerate(zip(axes, datas, trajectories, strict=True)):
         mesh = draw_trajectory(ax, data, stat, norm, traj)
-        ax.set_title(titles[i] if titles else traj.lens_label)
+        ax.set_title(titles[i] if titles else traj.lens_label, pad=LABEL_PAD + 16)
+        if i:  # panels share the layer axis: name it once
+            ax.set_ylabel("")
+            ax.tick_params(labelleft=False)
     fig.colorbar(mesh, cax=cax, label=stat.label)
     return fig

@@ -1,0 +1,65 @@
+"""Widget update latency: prompt change -> new figure, on the embedded model.
+
+Changes the explorer's prompt ``--updates`` times (each a new prompt, so the model
+runs every time) and prints the median and 90th percentile of the time from setting
+the prompt to the new PNG being in the image widget. Target: median <= 200 ms.
+
+It measures with torch's default number of threads and with one thread: a forward pass
+over one short prompt gains nothing from intra-op threads, and on a machine whose cores
+are busy with other work the threads wait for each other (tens of ms per pass).
+
+Usage::
+
+    python benchmarks/widget_latency.py [--model lensbook-tiny] [--updates 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import lensbook
+from lensbook.widgets import explorer
+
+TARGET_MS = 200
+WORDS = ["list", "dictionary", "string", "module", "function", "class", "value", "file"]
+
+
+def measure(model_name: str, updates: int) -> list[float]:
+    """Milliseconds per prompt change, ``updates`` of them, after one warm-up."""
+    model, tokenizer = lensbook.load_model(model_name)
+    lenses = {"logit lens": lensbook.LogitLens.from_model(model),
+              "tuned lens": lensbook.TunedLens.from_model(model)}
+    widget = explorer(model, tokenizer, lenses, prompt="The for statement")
+    times = []
+    for i in range(updates):
+        prompt = f"Return a new {WORDS[i % len(WORDS)]} with {i} items from the"
+        start = time.perf_counter()
+        widget.runner.prompt.value = prompt  # what pressing Enter in the text box does
+        times.append(1000 * (time.perf_counter() - start))
+        assert widget.trajectory is not None and widget.image.value == widget.png
+    return times
+
+
+def main() -> None:
+    """Run the benchmark and print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=lensbook.DEFAULT_MODEL)
+    parser.add_argument("--updates", type=int, default=20)
+    args = parser.parse_args()
+    print(f"model {args.model}, {args.updates} prompt changes -> new figure each")
+    for threads in dict.fromkeys([torch.get_num_threads(), 1]):
+        torch.set_num_threads(threads)
+        times = measure(args.model, args.updates)
+        median = statistics.median(times)
+        p90 = statistics.quantiles(times, n=10)[-1]
+        verdict = "met" if median <= TARGET_MS else "missed"
+        print(f"torch threads {threads}: median {median:.0f} ms, p90 {p90:.0f} ms "
+              f"(target median <= {TARGET_MS} ms: {verdict})")
+
+
+if __name__ == "__main__":
+    main()
