@@ -32,6 +32,7 @@ from lensbook.trajectory import Trajectory, trajectory
 
 DEFAULT_PROMPT = "The for statement is used to iterate over the items of a list"
 DPI = 90  # sharp enough on screen, and fast: rendering is most of an update's time
+MAX_POSITIONS = 24  # a new prompt shows its last 24 tokens: legible, and drawn quickly
 WIDE = widgets.Layout(width="95%")
 
 
@@ -160,12 +161,13 @@ class TrajectoryExplorer(_Explorer):
     def _fit_positions(self, traj: Trajectory) -> None:
         # Widen before narrowing so that the value always fits the bounds.
         self.positions.max = max(self.positions.max, len(traj))
-        self.positions.value = (0, len(traj))
+        self.positions.value = (max(0, len(traj) - MAX_POSITIONS), len(traj))
         self.positions.max = len(traj)
 
     def _heatmap(self, traj: Trajectory) -> Figure:
         start, stop = self.positions.value
-        span = (start, stop) if stop > start else (start, start + 1)
+        start = min(start, len(traj) - 1)
+        span = (start, max(stop, start + 1))  # at least one token, even for an empty range
         return plot_trajectory(traj, self.statistic.value, layer_stride=self.stride.value,
                                positions=span)
 

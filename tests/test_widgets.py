@@ -80,9 +80,12 @@ def test_sliders_redraw_without_recomputing(heatmap):
     assert len(top1_texts(heatmap)) == 3 * 2
     inputs = [t.get_text() for t in heatmap.figure.axes[0].texts if t.get_gid() == "input"]
     assert inputs == ["The", "␣cat"]
+    heatmap.positions.value = (7, 7)  # an empty range still shows one token
+    assert len(top1_texts(heatmap)) == 3 * 1
+    heatmap.positions.value = (1, 3)
     heatmap.statistic.value = "rank"
     assert heatmap.figure.axes[-1].get_ylabel() == "rank of next token (1 = top)"
-    assert heatmap.updates == 4 and heatmap.trajectory is traj
+    assert heatmap.updates == 6 and heatmap.trajectory is traj
 
 
 def test_lens_selector(heatmap, lenses):
@@ -102,6 +105,12 @@ def test_bad_prompt_keeps_the_figure_and_says_why(heatmap, model):
     assert "at most 64" in heatmap.status.value and heatmap.updates == updates
     heatmap.runner.prompt.value = "The cat"
     assert heatmap.updates == updates + 1 and "tokens" in heatmap.status.value
+
+
+def test_long_prompts_start_with_their_last_tokens(heatmap):
+    heatmap.runner.prompt.value = " the" * 40
+    assert heatmap.positions.value == (41 - 24, 41) and heatmap.positions.max == 41
+    assert len([t for t in heatmap.figure.axes[0].texts if t.get_gid() == "input"]) == 24
 
 
 def test_default_lens_is_the_logit_lens(model):
