@@ -1,13 +1,13 @@
 """The trajectory heatmap: layers × positions, the top-1 token in each cell.
 
-It follows nostalgebraist's logit-lens plots: layers bottom to
-top (the model's output last), positions left to right, the top-1 token written in
-each cell, the colour a chosen statistic, and a star where the top-1 token is the
-true next token.
+It follows nostalgebraist's logit-lens plots: layers bottom to top (the model's
+output last), positions left to right, the top-1 token written in each cell, the
+colour a chosen statistic, and a star where the top-1 token is the true next token.
 
 Tests and widgets can read what is drawn: :func:`heatmap_data` returns the cells'
-values, texts and stars, and the figure's mesh and texts carry the gids
-``"statistic"``, ``"top1"`` and ``"stars"``.
+values, texts and stars, and the figure's artists carry gids: the mesh
+``"statistic"``, the cell texts ``"top1"``, the star markers ``"stars"``, the input
+and next-token labels ``"input"`` and ``"target"``.
 """
 
 from __future__ import annotations
