@@ -48,7 +48,8 @@ TRAIN_OPTIONS = [
     ("weight-decay", float, "weight decay (paper: 1e-3)"),
     ("warmup-steps", int, "linear warm-up steps (default 0 for SGD, min(1000, steps/5) for Adam)"),
     ("clip-grad-norm", float, "global gradient-norm clip; 0 disables it (paper: 1.0)"),
-    ("chunk-mb", float, "MiB of fp32 full-vocabulary logits held at once (default 256)"),
+    ("chunk-mb", float, "MiB of fp32 full-vocabulary logits held at once (default: 8 on "
+                          "the CPU, cache-sized; 1024 on a GPU)"),
     ("dtype", str, f"unembedding matmul dtype, one of {', '.join(DTYPES)} (auto: bf16 on CUDA)"),
     ("seed", int, "seed of the chunk order (default 0)"),
     ("checkpoint-dir", str, "checkpoint folder (default: OUTPUT/checkpoints)"),
@@ -176,7 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
         held_out = _chunks(args, tokenizer, config.seq_len, args.eval_split, args.eval_tokens)
         lenses = {"logit": LogitLens.from_model(model), lens.label.split()[0]: lens}
         frame = evaluate_lenses(model, lenses, held_out, batch_size=config.batch_size,
-                                chunk_mb=config.chunk_mb)
+                                chunk_mb=config.chunk_mb or 256.0)
         save_metrics(frame, out / "metrics")
         print(pivot(frame, "kl").to_string(float_format="%.4f"))
     print(f"lens written to {out}")

@@ -44,15 +44,27 @@ class Target:
 def plan_blocks(n_tokens: int, n_layers: int, vocab: int, chunk_mb: float) -> tuple[int, int]:
     """Tokens and layers per block so that a block's logits take about ``chunk_mb`` MiB.
 
+    Layers are fused into one matmul only while at least ``MIN_BLOCK_TOKENS`` tokens
+    of each still fit. The model's output ``p`` on the block's tokens is held as well.
+
     Returns:
-        ``(tokens_per_block, layers_per_block)``. Room for one extra row of ``p`` is
-        kept per token; layers are fused only while at least ``MIN_BLOCK_TOKENS`` tokens
-        still fit.
+        ``(tokens_per_block, layers_per_block)``.
     """
-    rows = max(2, int(chunk_mb * 2**20 / (4 * vocab)))
-    layers = max(1, min(n_layers, rows // MIN_BLOCK_TOKENS - 1))
-    tokens = max(1, min(n_tokens, rows // (layers + 1)))
-    return tokens, layers
+    rows = max(1, int(chunk_mb * 2**20 / (4 * vocab)))
+    layers = max(1, min(n_layers, rows // MIN_BLOCK_TOKENS))
+    return max(1, min(n_tokens, rows // layers)), layers
+
+
+def default_chunk_mb(device: torch.device, vocab: int) -> float:
+    """Block size for ``chunk_mb=None``: cache-sized on the CPU, large on a GPU.
+
+    On the CPU, the several passes over a block's logits (max, exp, sum) are far
+    cheaper while the block stays in cache: 8 MiB blocks (256 rows at a vocabulary of
+    8k) measured 25% faster than 256 MiB ones on 2 cores. A GPU wants big matmuls.
+    """
+    if device.type == "cpu":
+        return max(8.0, MIN_BLOCK_TOKENS * vocab * 4 / 2**20)
+    return 1024.0
 
 
 class KLObjective:
@@ -62,17 +74,20 @@ class KLObjective:
         lens: The lens being trained; its frozen unembedding decodes every layer.
         dtype: Dtype of the unembedding matmuls (e.g. ``torch.bfloat16`` on a GPU);
             softmax, KL and gradients with respect to the logits stay float32.
-        chunk_mb: MiB of float32 logits held at once (see :func:`plan_blocks`).
+        chunk_mb: MiB of float32 logits held at once (see :func:`plan_blocks`); None
+            picks :func:`default_chunk_mb`.
     """
 
-    def __init__(self, lens: TunedLens, dtype: torch.dtype = torch.float32, chunk_mb=256.0):
+    def __init__(self, lens: TunedLens, dtype: torch.dtype = torch.float32,
+                 chunk_mb: float | None = None):
         head = lens.unembed.unembed
         self.lens = lens
         self.weight = head.weight.detach().to(dtype)  # (vocab, d)
         bias = getattr(head, "bias", None)
         self.bias = None if bias is None else bias.detach().float()
         self.softcap = lens.unembed.softcap
-        self.chunk_mb = chunk_mb
+        vocab = self.weight.shape[0]
+        self.chunk_mb = chunk_mb or default_chunk_mb(self.weight.device, vocab)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Float32 logits of normalised states: ``(rows, d) -> (rows, vocab)``."""

@@ -71,9 +71,11 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
 
 
 def compute_dtype(config: TrainConfig, device: torch.device) -> torch.dtype:
-    """The unembedding matmul dtype: ``"auto"`` is bfloat16 on CUDA, float32 elsewhere."""
+    """The unembedding matmul dtype: ``"auto"`` is bf16 (or fp16) on CUDA, fp32 elsewhere."""
     if config.dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return getattr(torch, config.dtype)
 
 

@@ -53,11 +53,13 @@ class TrainConfig:
         chunk_mb: MiB of fp32 full-vocabulary logits held at once. The KL is computed
             over (layer, token) blocks of this size and each block's gradient is
             back-propagated at once, so a 256k vocabulary never needs logits for a whole
-            batch. Default 256: several layers at once for small vocabularies, about
-            256 tokens per block at a 256k vocabulary.
-        dtype: Compute dtype of the lens's unembedding matmuls: ``"auto"`` (default)
-            is bfloat16 autocast on CUDA and float32 on the CPU (where bf16 costs
-            accuracy and gains little); softmax and KL are always float32.
+            batch. ``None`` (default): cache-sized blocks on the CPU (8 MiB, at least 256
+            tokens), 1 GiB on a GPU (many layers per matmul; ~1k tokens at 256k vocab).
+        dtype: Compute dtype of the lens's unembedding matmuls (and of the base model's
+            forward, by autocast, on CUDA): ``"auto"`` (default) is bfloat16 on CUDA
+            (float16 on GPUs without bf16, such as the T4) and float32 on the CPU,
+            where bf16 speeds up the matmuls on CPUs with native bf16 (AVX512-BF16,
+            AMX) at some cost in accuracy. Softmax, KL and gradients are float32.
         seed: Seed of the order in which chunks are drawn (no chunk is used twice).
             Default 0.
         checkpoint_dir: Folder for ``last.pt`` (lens, optimiser, scheduler, step,
@@ -81,7 +83,7 @@ class TrainConfig:
     weight_decay: float = 1e-3
     warmup_steps: int | None = None
     clip_grad_norm: float | None = 1.0
-    chunk_mb: float = 256.0
+    chunk_mb: float | None = None
     dtype: str = "auto"
     seed: int = 0
     checkpoint_dir: str | None = None

@@ -8,7 +8,7 @@ from torch import nn
 
 from lensbook.checkpoint import load_checkpoint
 from lensbook.lenses import TunedLens
-from lensbook.objective import KLObjective, plan_blocks
+from lensbook.objective import KLObjective, default_chunk_mb, plan_blocks
 from lensbook.train import (
     InsufficientDataError,
     NonFiniteLossError,
@@ -97,9 +97,12 @@ def test_blockwise_kl_with_an_output_bias():
 
 
 def test_plan_blocks_bounds_logit_memory():
-    assert plan_blocks(4096, 6, 4096, 256) == (2340, 6)  # all layers fused
+    assert plan_blocks(4096, 6, 4096, 256) == (2730, 6)  # all layers in one matmul
+    assert plan_blocks(4096, 6, 4096, 8) == (256, 2)  # cache-sized blocks
     tokens, layers = plan_blocks(10**6, 32, 256_000, 256)
-    assert layers == 1 and tokens * (layers + 1) * 256_000 * 4 <= 256 * 2**20
+    assert (tokens, layers) == (262, 1) and tokens * 256_000 * 4 <= 256 * 2**20
+    assert default_chunk_mb(torch.device("cpu"), 4096) == 8
+    assert default_chunk_mb(torch.device("cpu"), 256_000) == 250
 
 
 def test_loss_goes_down_on_every_layer():
