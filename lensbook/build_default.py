@@ -103,10 +103,10 @@ def build(cfg: PretrainConfig, out: Path, fast: bool = False, command: str = "")
         "n_params": sum(p.numel() for p in model.parameters()),
         "corpus": _corpus_info(train_docs, test_docs, train_chunks, test_chunks),
         "curve": curve,
-        "training": {"tokens": tokens, "minutes": seconds / 60,
+        "training": {"steps": curve[-1]["step"], "tokens": tokens, "minutes": seconds / 60,
                      "tokens_per_second": tokens / seconds,
-                     "hardware": f"{torch.get_num_threads()} CPU threads "
-                                 f"({platform.processor() or platform.machine()})"},
+                     "hardware": f"{platform.machine()} CPU, torch threads: "
+                                 f"{torch.get_num_threads()}"},
         "eval": _evaluate(model, tokenizer, test_docs, cfg.seq_len),
         "samples": greedy_samples(model, tokenizer, SAMPLE_PROMPTS,
                                   new_tokens=8 if fast else 40),

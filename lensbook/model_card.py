@@ -42,6 +42,13 @@ separately (Tk, IDLE, lib2to3, distutils, ensurepip, venv, encodings) are left o
 """
 
 
+def _budget_note(m: dict) -> str:
+    if m.get("minutes") is None:
+        return ""
+    return (f"; the budget was {m['minutes']:g} wall-clock minutes, which also set the "
+            "learning-rate schedule, so the step count depends on the machine's speed")
+
+
 def _model_section(info: dict) -> str:
     m, t = info["config"], info["training"]
     return f"""## Model and training
@@ -56,8 +63,8 @@ AdamW (betas {tuple(m["betas"])}, weight decay {m["weight_decay"]} on matrices),
 learning rate {m["lr"]}, {m["warmup_steps"]} warmup steps then cosine decay to
 {m["min_lr_ratio"]}× the peak, gradient clipping at {m["grad_clip"]}; batches of
 {m["batch_size"]} chunks of {m["seq_len"]} tokens; seed {m["seed"]}.
-**{m["steps"]:,} steps = {t["tokens"]:,} tokens in {t["minutes"]:.1f} minutes**
-({t["tokens_per_second"]:,.0f} tokens/s) on {t["hardware"]}.
+**{t["steps"]:,} steps = {t["tokens"]:,} tokens in {t["minutes"]:.1f} minutes**
+({t["tokens_per_second"]:,.0f} tokens/s) on {t["hardware"]}{_budget_note(m)}.
 
 ### Training curve
 
@@ -86,6 +93,14 @@ On the **whole test split**; bits per byte = nats per token × tokens / UTF-8 by
 
 {samples}
 """
+
+
+def _replay_note(info: dict) -> str:
+    if info["config"].get("minutes") is None:
+        return ""
+    steps = info["training"]["steps"]
+    return (f"\nThis build ran {steps:,} steps; `--steps {steps}` replays a run of the same "
+            "length with the schedule fixed by steps instead of time.\n")
 
 
 def render_card(info: dict) -> str:
@@ -125,7 +140,7 @@ Added by the tuned-lens training issue under `lens/` in this folder.
 ```bash
 {info["command"]}
 ```
-
+{_replay_note(info)}
 The build is deterministic up to floating-point differences between machines and
 thread counts; a different Python version gives a different corpus.
 """
