@@ -116,7 +116,7 @@ def test_stars_where_top1_is_the_next_token(traj):
 def test_stride_and_token_range(traj):
     fig = plot_trajectory(traj, "rank", layer_stride=2, positions=(2, 5))
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "2", "output"]
+    assert list(cells(ax, "layer").values()) == ["0", "2", "output"]
     assert list(cells(ax, "input").values()) == traj.input_labels(10)[2:5]
     data = heatmap_data(traj, "rank", 2, (2, 5))
     assert data.rows == [0, 2, 3] and data.positions == [2, 3, 4]

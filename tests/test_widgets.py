@@ -37,7 +37,7 @@ def heatmap(model, lenses):
 
 
 def yticks(explorer_):
-    return [t.get_text() for t in explorer_.figure.axes[0].get_yticklabels()]
+    return [t.get_text() for t in explorer_.figure.axes[0].texts if t.get_gid() == "layer"]
 
 
 def top1_texts(explorer_):

@@ -7,7 +7,7 @@ colour a chosen statistic, and a star where the top-1 token is the true next tok
 Tests and widgets can read what is drawn: :func:`heatmap_data` returns the cells'
 values, texts and stars, and the figure's artists carry gids: the mesh
 ``"statistic"``, the cell texts ``"top1"``, the star markers ``"stars"``, the input
-and next-token labels ``"input"`` and ``"target"``.
+and next-token labels ``"input"`` and ``"target"``, the row names ``"layer"``.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def _luminance(rgba: np.ndarray) -> float:
 def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
     """Input tokens below the columns, true next tokens above, layer names on the left.
 
-    Token labels are plain texts (gids ``"input"`` and ``"target"``), not tick labels:
+    Labels are plain texts (gids ``"input"``, ``"target"``, ``"layer"``), not tick labels:
     ticks cost a few milliseconds each, too slow for a widget redrawn on every change.
     """
     inputs, targets = traj.input_labels(MAX_CHARS + 3), traj.target_labels(MAX_CHARS + 3)
@@ -138,10 +138,13 @@ def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
                 va="top", rotation_mode="anchor", parse_math=False, gid="input")
         ax.text(j + 0.5, 1.02, targets[p], transform=columns, rotation=60, ha="left",
                 va="bottom", rotation_mode="anchor", parse_math=False, gid="target")
-    ax.set_xticks([])
+    rows = blended_transform_factory(ax.transAxes, ax.transData)
     names = traj.layer_names()
-    ax.set_yticks(np.arange(len(data.rows)) + 0.5, [names[r] for r in data.rows], rotation=0)
-    ax.set_ylabel("layer")
+    for i, r in enumerate(data.rows):
+        ax.text(-0.01, i + 0.5, names[r], transform=rows, ha="right", va="center", gid="layer")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel("layer", labelpad=44)  # clears "output"
     ax.set_xlabel("input token", labelpad=LABEL_PAD)
     ax.text(0.5, 1.0, "true next token (★ = top-1 is right)", transform=offset_copy(
         ax.transAxes, fig=ax.figure, y=LABEL_PAD, units="points"), ha="center",
@@ -231,6 +234,7 @@ def plot_lens_comparison(
         ax.set_title(titles[i] if titles else traj.lens_label, pad=LABEL_PAD + 16)
         if i:  # panels share the layer axis: name it once
             ax.set_ylabel("")
-            ax.tick_params(labelleft=False)
+            for text in ax.texts:
+                text.set_visible(text.get_gid() != "layer")
     fig.colorbar(mesh, cax=cax, label=stat.label)
     return fig
