@@ -141,7 +141,8 @@ def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
     rows = blended_transform_factory(ax.transAxes, ax.transData)
     names = traj.layer_names()
     for i, r in enumerate(data.rows):
-        ax.text(-0.01, i + 0.5, names[r], transform=rows, ha="right", va="center", gid="layer")
+        ax.text(-0.01, i + 0.5, names[r], transform=rows, ha="right", va="center",
+                parse_math=False, gid="layer")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_ylabel("layer", labelpad=44)  # clears "output"
