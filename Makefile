@@ -30,7 +30,7 @@ unit: setup
 
 notebooks: setup
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  $(PY) -m pytest --nbval --nbval-current-env notebooks --sanitize-with notebooks/sanitize.cfg -p no:cacheprovider; \
+	  $(PY) -m pytest --nbval --nbval-current-env notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider; \
 	else echo "no notebooks yet"; fi
 
 test: lint unit notebooks

@@ -1,9 +1,21 @@
-"""lensbook: see how a transformer builds its next-token prediction, layer by layer."""
+"""lensbook: see how a transformer builds its next-token prediction, layer by layer.
+
+The core (models, lenses, lens files) is imported eagerly; the other modules load
+on first use (``lensbook.plotting``, ``lensbook.widgets``, …), so ``import lensbook``
+stays light and ipywidgets is only imported by :mod:`lensbook.widgets`.
+"""
+
+import importlib
 
 from lensbook.artifacts import LensFileError, load_lens, load_published, save_lens
 from lensbook.lenses import LogitLens, TunedLens, TunedLensConfig
 from lensbook.models import DEFAULT_MODEL, UnsupportedModelError, find_parts, load_model
 from lensbook.unembed import Unembed
+
+SUBMODULES = (
+    "corpus", "data", "evaluate", "metrics", "plotting", "profiles", "sources", "statistics",
+    "tables", "tokens", "train", "train_config", "trajectory", "transfer", "widgets",
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -18,5 +30,13 @@ __all__ = [
     "load_model",
     "load_published",
     "save_lens",
+    *SUBMODULES,
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Import submodules on first access: ``lensbook.plotting`` works without an import."""
+    if name in SUBMODULES:
+        return importlib.import_module(f"lensbook.{name}")
+    raise AttributeError(f"module 'lensbook' has no attribute {name!r}")
