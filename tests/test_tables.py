@@ -1,0 +1,42 @@
+"""Per-layer tables from trajectories."""
+
+import pytest
+import torch
+
+from lensbook.tables import copy_rate, layer_table
+from lensbook.trajectory import Trajectory
+
+
+def _traj(log_probs, ids):
+    targets = torch.cat([ids[1:], torch.tensor([-100])])
+    vocab = [f"t{i}" for i in range(log_probs.shape[-1])]
+    return Trajectory(log_probs, ids, targets, [vocab[i] for i in ids], vocab, "logit lens")
+
+
+def test_copy_rate_marks_where_top1_is_the_input_token():
+    ids = torch.tensor([2, 0, 1])
+    logp = torch.full((2, 3, 4), -10.0)
+    logp[0, torch.arange(3), ids] = 0.0  # layer 0 copies every input token
+    logp[1, :, 3] = 0.0  # the output always says token 3
+    rates = copy_rate(_traj(logp.log_softmax(-1), ids))
+    assert rates.tolist() == [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
+
+
+def test_layer_table_is_tidy_and_averages_over_positions_and_prompts():
+    torch.manual_seed(0)
+    trajs = [_traj(torch.randn(3, 5, 7).log_softmax(-1), torch.randint(0, 7, (5,)))
+             for _ in range(2)]
+    table = layer_table({"logit lens": trajs}, ["entropy", "kl", "copy_rate"])
+    assert list(table.columns) == ["lens", "layer", "metric", "value", "unit"]
+    assert len(table) == 3 * 3
+    entropy = table[table.metric == "entropy"].value.tolist()
+    expected = torch.stack([t.entropy().mean(1) for t in trajs]).mean(0).tolist()
+    assert entropy == pytest.approx(expected)
+    assert table[(table.metric == "kl") & (table.layer == 2)].value.item() == pytest.approx(0)
+    assert set(table[table.metric == "copy_rate"].unit) == {"fraction"}
+
+
+def test_unknown_metric_is_a_clear_error():
+    traj = _traj(torch.zeros(2, 2, 3).log_softmax(-1), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="unknown metric 'bogus'"):
+        layer_table({"x": [traj]}, ["bogus"])
