@@ -48,12 +48,12 @@ REF_PYTHON = Path(os.environ.get("REF_VENV", ROOT / ".venv-ref")) / "bin" / "pyt
 PEAK = str(ROOT / "benchmarks" / "peak_memory.py")
 
 
-def prepare_model(case: str, folder: Path) -> Path:
+def prepare_model(case: str, folder: Path, source: str | None = None) -> Path:
     """A local model folder both tools can read (see the module docstring)."""
     target = folder / "model"
     tiny = EMBEDDED_MODELS["lensbook-tiny"]
     if case == "tiny":
-        shutil.copytree(tiny, target, ignore=shutil.ignore_patterns("lens", "*.md"))
+        shutil.copytree(source or tiny, target, ignore=shutil.ignore_patterns("lens", "*.md"))
     else:  # random weights with GPT-2-small's shape, lensbook-tiny's tokenizer
         _, tokenizer = load_model("lensbook-tiny")
         config = tf.GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257,
@@ -143,6 +143,7 @@ def score(model_dir: Path, work: Path, held_out, device: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--case", choices=["tiny", "gpt2-small"], default="tiny")
+    parser.add_argument("--model-dir", default=None, help="another local model for --case tiny")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (bf16 on cuda)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--tokens-per-step", type=int, default=2**13)
@@ -150,11 +151,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
     parser.add_argument("--eval-tokens", type=int, default=2**17)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="OMP_NUM_THREADS for both tools (default: all cores)")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix=f"bench-{args.case}-"))
-    model_dir = prepare_model(args.case, work)
+    model_dir = prepare_model(args.case, work, args.model_dir)
     _, tokenizer = load_model(str(model_dir))
     held_out = prepare_data(work, tokenizer, args.steps * args.tokens_per_step, args.seq_len,
                             args.eval_tokens)
@@ -162,6 +165,8 @@ def main() -> None:
                         "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
+    if args.threads:
+        env |= {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     results = {"args": vars(args), "machine": machine(),
                "reference": run_reference(args, model_dir, work, env),
                "lensbook": run_lensbook(args, model_dir, work, env)}

@@ -146,5 +146,5 @@ class TrainConfig:
 #: for a ~160M-parameter model on a free Colab T4 (1.2M tokens).
 PRESETS = {
     "paper": TrainConfig(),
-    "quick": TrainConfig(steps=150, tokens_per_step=2**13, seq_len=256, batch_size=8),
+    "quick": TrainConfig(steps=150, tokens_per_step=2**12, seq_len=256, batch_size=8),
 }
