@@ -258,3 +258,20 @@ def test_no_pyplot_and_no_global_style():
     )
     env = {**os.environ, "MPLBACKEND": "Agg"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_training_history_plot_has_one_line_per_layer_and_units():
+    import pandas as pd
+
+    from lensbook.plotting import plot_training_history
+
+    history = pd.DataFrame(
+        [{"step": s, "layer": layer, "kl": 10.0 / (s * (layer + 1))}
+         for s in range(1, 6) for layer in range(3)]
+    )
+    fig = plot_training_history(history)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) >= 3
+    assert "nats/token" in ax.get_ylabel() and ax.get_yscale() == "log"
+    history["kl_bits_per_byte"] = history["kl"] * 0.4
+    assert "bits/byte" in plot_training_history(history).axes[0].get_ylabel()

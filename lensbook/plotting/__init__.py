@@ -25,6 +25,7 @@ from lensbook.plotting.heatmap import (
     plot_trajectory,
     strided_layers,
 )
+from lensbook.plotting.training import plot_training_history
 
 __all__ = [
     "HeatmapData",
@@ -33,6 +34,7 @@ __all__ = [
     "plot_lens_comparison",
     "plot_prediction_depth",
     "plot_top_k",
+    "plot_training_history",
     "plot_trajectory",
     "plot_transfer_matrix",
     "save_figure",
