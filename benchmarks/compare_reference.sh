@@ -17,13 +17,15 @@ if [ ! -x "$REF/bin/python" ]; then  # the reference needs old packages: its own
 fi
 export HF_HUB_OFFLINE=1 REF_VENV=$REF
 PY=.venv/bin/python
-# The embedded model with lensbook's `quick` budget: 150 steps x 8,192 tokens, chunks of 256.
-$PY benchmarks/bench_train.py --case tiny --device "$DEVICE" --steps 150 --tokens-per-step 8192 \
-  --seq-len 256 --batch-size 8
+# The embedded model with the `quick` budget: 150 steps x 4,096 tokens, chunks of 256 (614k tokens).
+# --threads 1 (OMP_NUM_THREADS for both tools): the 2 cores are shared, and 2 OpenMP threads
+# competing with other jobs made timings erratic.
+$PY benchmarks/bench_train.py --case tiny --device "$DEVICE" --threads 1 --steps 150 --tokens-per-step 4096 \
+  --seq-len 256 --batch-size 8 --eval-tokens 65536
 # GPT-2-small's shape (12 x 768, vocab 50,257), random weights: a throughput/memory case.
 if [ "$DEVICE" = cpu ]; then
-  $PY benchmarks/bench_train.py --case gpt2-small --device cpu --steps 4 --tokens-per-step 2048 \
-    --seq-len 256 --batch-size 4 --eval-tokens 4096
+  $PY benchmarks/bench_train.py --case gpt2-small --device cpu --threads 1 --steps 2 --tokens-per-step 1024 \
+    --seq-len 256 --batch-size 4 --eval-tokens 2048
 else
   $PY benchmarks/bench_train.py --case gpt2-small --device "$DEVICE" --steps 50 \
     --tokens-per-step 65536 --seq-len 1024 --batch-size 8 --eval-tokens 262144
