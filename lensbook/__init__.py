@@ -17,6 +17,17 @@ SUBMODULES = (
     "tables", "tokens", "train", "train_config", "trajectory", "transfer", "widgets",
 )
 
+# Names re-exported from the lazily loaded modules: ``lensbook.train_lens`` etc.
+LAZY_NAMES = {
+    "TrainConfig": "train_config",
+    "train_lens": "train",
+    "evaluate_lenses": "evaluate",
+    "transfer_matrix": "transfer",
+    "load_chunks": "sources",
+    "load_texts": "sources",
+    "Trajectory": "trajectory",
+}
+
 __all__ = [
     "DEFAULT_MODEL",
     "LensFileError",
@@ -31,6 +42,7 @@ __all__ = [
     "load_published",
     "save_lens",
     *SUBMODULES,
+    *LAZY_NAMES,
 ]
 __version__ = "0.1.0"
 
@@ -39,4 +51,6 @@ def __getattr__(name: str):
     """Import submodules on first access: ``lensbook.plotting`` works without an import."""
     if name in SUBMODULES:
         return importlib.import_module(f"lensbook.{name}")
+    if name in LAZY_NAMES:
+        return getattr(importlib.import_module(f"lensbook.{LAZY_NAMES[name]}"), name)
     raise AttributeError(f"module 'lensbook' has no attribute {name!r}")

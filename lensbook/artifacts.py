@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel
 
 from lensbook.lenses import TunedLens, TunedLensConfig
+from lensbook.models import EMBEDDED_MODELS
 from lensbook.unembed import Unembed
 
 CONFIG_FILE = "config.json"
@@ -186,7 +187,8 @@ def load_published(
 
     Args:
         model: The model the lens is for.
-        name: Lens name under ``lens/`` (default: ``model.config.name_or_path``).
+        name: Lens name under ``lens/`` (default: ``model.config.name_or_path``). For
+            an embedded model (``"lensbook-tiny"``) the lens shipped with it is used.
         repo_id: Hub repository, or a local folder with the same ``lens/<name>/`` layout.
             Default: ``$TUNED_LENS_REPO_ID`` or ``AlignmentResearch/tuned-lens``.
         repo_type: ``"space"``, ``"model"`` or ``"dataset"``; default
@@ -194,6 +196,8 @@ def load_published(
         revision: Hub revision.
     """
     name = name or model.config.name_or_path
+    if name in EMBEDDED_MODELS and repo_id is None:
+        return load_lens(EMBEDDED_MODELS[name] / "lens", model)
     repo_id = repo_id or os.environ.get("TUNED_LENS_REPO_ID") or DEFAULT_REPO_ID
     if Path(repo_id).is_dir():
         return load_lens(Path(repo_id) / "lens" / name, model)

@@ -198,3 +198,13 @@ def test_published_lens_uses_hf_hub_download(gpt2, tmp_path, monkeypatch):
 def test_lens_loaded_on_the_models_device(saved, gpt2):
     lens = load_lens(saved, gpt2)
     assert {p.device for p in lens.parameters()} == {gpt2.device}
+
+
+def test_published_lens_of_the_embedded_model_is_the_shipped_one():
+    from lensbook import load_model
+
+    model, _ = load_model("lensbook-tiny")
+    lens = load_published(model)
+    assert lens.config.base_model_name_or_path == "lensbook-tiny"
+    assert lens.config.training["tokens"] > 0
+    assert any(torch.count_nonzero(t.weight) > 0 for t in lens.translators)
