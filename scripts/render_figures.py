@@ -8,8 +8,9 @@ Usage::
 
     python scripts/render_figures.py [--model lensbook-tiny] [--lens FOLDER] [--out figures]
 
-Without ``--lens`` the tuned lens is zero-initialised (untrained: it equals the logit
-lens, and is labelled so).
+Without ``--lens`` the model's shipped or published lens is used
+(``lensbook.load_published``); if there is none, the tuned lens is zero-initialised
+(untrained: it equals the logit lens, and is labelled so).
 """
 
 from __future__ import annotations
@@ -32,9 +33,18 @@ def load_lenses(model, lens_folder: str | None) -> dict[str, lensbook.LogitLens]
     """The logit lens and a tuned lens (trained if ``lens_folder`` is given)."""
     if lens_folder:
         tuned, name = lensbook.load_lens(lens_folder, model), "tuned lens"
+    elif (published := _published(model)) is not None:
+        tuned, name = published, "tuned lens"
     else:
         tuned, name = lensbook.TunedLens.from_model(model), "tuned lens (untrained)"
     return {"logit lens": lensbook.LogitLens.from_model(model), name: tuned}
+
+
+def _published(model) -> lensbook.TunedLens | None:
+    try:
+        return lensbook.load_published(model)
+    except (OSError, ValueError):  # no lens shipped or published, or no network
+        return None
 
 
 def render(model_name: str, lens_folder: str | None, out: Path) -> list[Path]:
