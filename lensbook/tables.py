@@ -64,3 +64,35 @@ def _values(traj: Trajectory, metric: str) -> torch.Tensor:
         known = [*sorted(STATISTICS), "copy_rate"]
         raise ValueError(f"unknown metric {metric!r}: choose one of {known}")
     return STATISTICS[metric].values(traj)
+
+
+def depth_table(
+    trajectories: Mapping[str, Sequence[Trajectory]], frequent: set[int]
+) -> pd.DataFrame:
+    """Prediction depth of every position, labelled by how common the predicted token is.
+
+    Args:
+        trajectories: For each lens name, trajectories of the same texts.
+        frequent: Token ids counted as "frequent" (e.g. the 100 most common in a corpus).
+
+    Returns:
+        A DataFrame with columns ``lens, prompt, position, token, group, depth``: ``token``
+        is the model's output top-1 id, ``group`` is ``"frequent"`` or ``"rare"``, and
+        ``depth`` the first layer from which the lens's top-1 stays the output's.
+    """
+    rows = []
+    for lens, trajs in trajectories.items():
+        for prompt, traj in enumerate(trajs):
+            outputs = traj.top1()[-1].tolist()
+            for position, depth in enumerate(traj.prediction_depth().tolist()):
+                token = outputs[position]
+                group = "frequent" if token in frequent else "rare"
+                rows.append((lens, prompt, position, token, group, depth))
+    columns = ["lens", "prompt", "position", "token", "group", "depth"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def most_frequent(ids: torch.Tensor, k: int) -> set[int]:
+    """The ``k`` most frequent token ids in ``ids`` (any shape)."""
+    counts = torch.bincount(ids.flatten())
+    return set(counts.argsort(descending=True)[:k].tolist())

@@ -40,3 +40,30 @@ def test_unknown_metric_is_a_clear_error():
     traj = _traj(torch.zeros(2, 2, 3).log_softmax(-1), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="unknown metric 'bogus'"):
         layer_table({"x": [traj]}, ["bogus"])
+
+
+def test_depth_table_groups_positions_by_predicted_token():
+    from lensbook.tables import depth_table, most_frequent
+
+    ids = torch.tensor([0, 1, 2])
+    logp = torch.full((3, 3, 4), -10.0)
+    logp[:, :, 3] = 0.0  # every layer predicts token 3 ...
+    logp[0, 1, 3], logp[0, 1, 2] = -10.0, 0.0  # ... except layer 0 at position 1
+    traj = _traj(logp.log_softmax(-1), ids)
+    table = depth_table({"lens": [traj]}, frequent={3})
+    assert table.depth.tolist() == [0, 1, 0]
+    assert set(table.group) == {"frequent"}
+    assert most_frequent(torch.tensor([[5, 5, 1], [5, 1, 2]]), 2) == {5, 1}
+
+
+def test_depth_plot_has_bars_per_lens():
+    import pandas as pd
+
+    from lensbook.plotting import plot_depth_by_group
+
+    table = pd.DataFrame({"lens": ["a", "a", "b", "b"], "group": ["frequent", "rare"] * 2,
+                          "depth": [1, 3, 0, 2]})
+    ax = plot_depth_by_group(table).axes[0]
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches if p.get_height() > 0)
+    assert heights == [1, 2, 3]
+    assert "layer" in ax.get_ylabel()

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from lensbook.plotting.charts import plot_prediction_depth, plot_top_k
 from lensbook.plotting.curves import plot_layer_metrics, plot_transfer_matrix
+from lensbook.plotting.depth import plot_depth_by_group
 from lensbook.plotting.heatmap import (
     HeatmapData,
     heatmap_data,
@@ -28,6 +29,7 @@ from lensbook.plotting.heatmap import (
 from lensbook.plotting.training import plot_training_history
 
 __all__ = [
+    "plot_depth_by_group",
     "HeatmapData",
     "heatmap_data",
     "plot_layer_metrics",
