@@ -13,8 +13,8 @@ from lensbook.models import DEFAULT_MODEL, UnsupportedModelError, find_parts, lo
 from lensbook.unembed import Unembed
 
 SUBMODULES = (
-    "corpus", "data", "evaluate", "metrics", "plotting", "profiles", "sources", "statistics",
-    "tables", "tokens", "train", "train_config", "trajectory", "transfer", "widgets",
+    "corpus", "data", "drift", "evaluate", "metrics", "plotting", "profiles", "sources",
+    "statistics", "tables", "tokens", "train", "train_config", "trajectory", "transfer", "widgets",
 )
 
 # Names re-exported from the lazily loaded modules: ``lensbook.train_lens`` etc.

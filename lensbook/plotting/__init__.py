@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from lensbook.plotting.charts import plot_prediction_depth, plot_top_k
 from lensbook.plotting.curves import plot_layer_metrics, plot_transfer_matrix
 from lensbook.plotting.depth import plot_depth_by_group
+from lensbook.plotting.drift import plot_layer_similarity
 from lensbook.plotting.heatmap import (
     HeatmapData,
     heatmap_data,
@@ -33,6 +34,7 @@ __all__ = [
     "HeatmapData",
     "heatmap_data",
     "plot_layer_metrics",
+    "plot_layer_similarity",
     "plot_lens_comparison",
     "plot_prediction_depth",
     "plot_top_k",
