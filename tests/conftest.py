@@ -26,3 +26,9 @@ def tiny_model(arch, device):
 @pytest.fixture
 def gpt2():
     return make_model("gpt2")
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A tiny GPT-2 shared by the tests of a module (plotting, widgets)."""
+    return make_model("gpt2")

@@ -25,15 +25,9 @@ from lensbook.plotting import (
 )
 from lensbook.statistics import STATISTICS
 from lensbook.trajectory import Trajectory, trajectory
-from tests.tiny_models import make_model
 from tests.tiny_tokenizer import make_tokenizer
 
 PROMPT = "The cat sat on the mat\n é $x"
-
-
-@pytest.fixture(scope="module")
-def model():
-    return make_model("gpt2")
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,9 @@ import torch
 import lensbook
 from lensbook import LogitLens, TunedLens
 from lensbook.widgets import TopKExplorer, TrajectoryExplorer, explorer, top_k_explorer
-from tests.tiny_models import make_model
 from tests.tiny_tokenizer import make_tokenizer
 
 PROMPT = "The cat sat on the mat"
-
-
-@pytest.fixture(scope="module")
-def model():
-    return make_model("gpt2")
 
 
 @pytest.fixture(scope="module")
