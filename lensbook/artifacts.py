@@ -59,6 +59,7 @@ def save_lens(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _fill_hashes(lens)
     state = {k: v.detach().cpu().contiguous() for k, v in lens.translator_state().items()}
     if "pt" in formats:
         torch.save(state, folder / TORCH_FILE)
@@ -66,6 +67,18 @@ def save_lens(
         save_file(state, folder / SAFETENSORS_FILE)
     (folder / CONFIG_FILE).write_text(json.dumps(lens.config.to_dict(), indent=2) + "\n")
     return folder
+
+
+def _fill_hashes(lens: TunedLens) -> None:
+    """Record the output head's hashes in the config, where not already recorded.
+
+    Done at save time rather than when a lens is built: hashing a large head (256k
+    tokens × 4096) takes seconds and a float32 copy of it.
+    """
+    if lens.config.unembed_hash is None:
+        lens.config.unembed_hash = lens.unembed.reference_hash()
+    if lens.config.unembed_sha256 is None:
+        lens.config.unembed_sha256 = lens.unembed.content_hash()
 
 
 def load_lens(folder: str | Path, model: PreTrainedModel) -> TunedLens:

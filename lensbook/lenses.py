@@ -97,7 +97,8 @@ class TunedLensConfig:
         bias: Whether translators have a bias ``b_l`` (default True, as in the paper).
         base_model_revision: Hub revision of the base model, if known.
         unembed_hash: The reference package's weak hash of the unembedding
-            (``Unembed.reference_hash``), kept so the reference loads our lenses quietly.
+            (``Unembed.reference_hash``), kept so the reference loads our lenses quietly;
+            filled in by ``save_lens`` when unset (hashing a large head takes seconds).
         lens_type: Always ``"linear_tuned_lens"`` (the reference's name).
         unembed_sha256: lensbook's content hash of the whole output head
             (``Unembed.content_hash``), which changes when any weight changes.
@@ -181,8 +182,6 @@ class TunedLens(LogitLens):
             num_hidden_layers=text_config.num_hidden_layers,
             bias=bias,
             bias_only=bias_only,
-            unembed_hash=unembed.reference_hash(),
-            unembed_sha256=unembed.content_hash(),
         )
         return cls(unembed, config).to(model.device)
 

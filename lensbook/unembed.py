@@ -72,7 +72,7 @@ class Unembed(nn.Module):
         digest = hashlib.sha256()
         for name, tensor in sorted(self.state_dict().items()):
             digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+            digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
         digest.update(repr(self.softcap).encode())
         return digest.hexdigest()
 
@@ -83,7 +83,7 @@ class Unembed(nn.Module):
         load lensbook's lenses without a warning; it ignores all but the corners of
         the matrix, so lensbook checks ``unembed_sha256`` instead when it is present.
         """
-        weight = self.unembed.weight.detach().float().cpu().numpy()
+        weight = self.unembed.weight.detach().cpu().float().numpy()
         return hashlib.sha256(np.array_str(weight, precision=1).encode()).hexdigest()
 
 
