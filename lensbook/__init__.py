@@ -13,8 +13,9 @@ from lensbook.models import DEFAULT_MODEL, UnsupportedModelError, find_parts, lo
 from lensbook.unembed import Unembed
 
 SUBMODULES = (
-    "corpus", "data", "drift", "evaluate", "metrics", "plotting", "profiles", "sources",
-    "statistics", "tables", "tokens", "train", "train_config", "trajectory", "transfer", "widgets",
+    "anomaly", "compare", "copying", "corpus", "data", "drift", "evaluate", "injection",
+    "metrics", "plotting", "profiles", "sources", "statistics", "tables", "tokens", "train",
+    "train_config", "trajectory", "transfer", "widgets",
 )
 
 # Names re-exported from the lazily loaded modules: ``lensbook.train_lens`` etc.
@@ -26,6 +27,7 @@ LAZY_NAMES = {
     "load_chunks": "sources",
     "load_texts": "sources",
     "Trajectory": "trajectory",
+    "trajectories_by_lens": "trajectory",
 }
 
 __all__ = [

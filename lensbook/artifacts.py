@@ -201,7 +201,8 @@ def load_published(
     Args:
         model: The model the lens is for.
         name: Lens name under ``lens/`` (default: ``model.config.name_or_path``). For
-            an embedded model (``"lensbook-tiny"``) the lens shipped with it is used.
+            an embedded model (``"lensbook-tiny"``), or a local model folder with a
+            ``lens/`` subfolder, the lens shipped with it is used.
         repo_id: Hub repository, or a local folder with the same ``lens/<name>/`` layout.
             Default: ``$TUNED_LENS_REPO_ID`` or ``AlignmentResearch/tuned-lens``.
         repo_type: ``"space"``, ``"model"`` or ``"dataset"``; default
@@ -209,8 +210,9 @@ def load_published(
         revision: Hub revision.
     """
     name = name or model.config.name_or_path
-    if name in EMBEDDED_MODELS and repo_id is None:
-        return load_lens(EMBEDDED_MODELS[name] / "lens", model)
+    shipped = Path(EMBEDDED_MODELS.get(name, name)) / "lens"
+    if repo_id is None and shipped.is_dir():
+        return load_lens(shipped, model)
     repo_id = repo_id or os.environ.get("TUNED_LENS_REPO_ID") or DEFAULT_REPO_ID
     if Path(repo_id).is_dir():
         return load_lens(Path(repo_id) / "lens" / name, model)

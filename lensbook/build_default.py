@@ -2,14 +2,18 @@
 
 Usage::
 
-    python -m lensbook.build_default [--steps N | --minutes M] [--seed S] [--threads T]
-        [--out DIR] [--fast]
+    python -m lensbook.build_default [--size {tiny,mini,nano}] [--family {gpt2,gpt_neo,opt}]
+        [--steps N | --minutes M] [--seed S] [--threads T] [--out DIR] [--fast]
 
 Steps: build the corpus (:mod:`lensbook.corpus`), train a byte-level BPE tokenizer,
 cut the text into chunks (:mod:`lensbook.data`), pretrain a GPT-2
 (:mod:`lensbook.pretrain`), measure the held-out loss on the whole test split, and
 write the model folder with its card (:mod:`lensbook.model_card`). ``--fast`` runs
 the same pipeline on a slice of the corpus with a tiny model in a few seconds.
+``--size`` picks one of the shipped sizes (``tiny`` is the default model; ``mini`` and
+``nano`` are the smaller siblings that the paper's Fig. 5 compares across sizes), and
+``--family`` an architecture (``gpt_neo`` and ``opt`` give ``lensbook-nano-neo`` and
+``lensbook-nano-opt``, same data and size, for the paper's Fig. 14).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from lensbook import corpus
 from lensbook.data import chunk_texts
 from lensbook.model_card import write_card
 from lensbook.pretrain import (
+    FAMILIES,
     PretrainConfig,
     greedy_samples,
     make_model,
@@ -38,7 +43,12 @@ from lensbook.pretrain import (
     train_tokenizer,
 )
 
-DEFAULT_OUT = Path(__file__).parent / "assets" / "lensbook-tiny"
+ASSETS = Path(__file__).parent / "assets"
+SIZES = {  # name -> shape; the small ones see as many tokens as tiny (2,403 steps)
+    "tiny": PretrainConfig(),
+    "mini": PretrainConfig(n_layer=4, n_embd=96, n_head=3, steps=2400),
+    "nano": PretrainConfig(n_layer=3, n_embd=64, n_head=2, steps=2400),
+}
 # One thread: on a shared 2-core machine, 2 threads fell from ~6.8k to ~1.7-4.4k
 # tokens/s whenever another process was busy, while 1 thread kept ~4.5k.
 THREADS = 1
@@ -84,7 +94,8 @@ def _corpus_info(train_docs, test_docs, train_chunks, test_chunks) -> dict:
     }
 
 
-def build(cfg: PretrainConfig, out: Path, fast: bool = False, command: str = "") -> dict:
+def build(cfg: PretrainConfig, out: Path, fast: bool = False, command: str = "",
+          name: str = "lensbook-tiny") -> dict:
     """Run the whole pipeline, write the model folder, and return the build record."""
     limit = FAST_CHARS if fast else {"train": None, "test": None}
     train_docs = corpus.load_corpus("train", max_chars=limit["train"])
@@ -111,6 +122,7 @@ def build(cfg: PretrainConfig, out: Path, fast: bool = False, command: str = "")
         "samples": greedy_samples(model, tokenizer, SAMPLE_PROMPTS,
                                   new_tokens=8 if fast else 40),
         "command": command,
+        "name": name,
     }
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -121,10 +133,20 @@ def build(cfg: PretrainConfig, out: Path, fast: bool = False, command: str = "")
     return info
 
 
+def model_name(size: str, family: str = "gpt2") -> str:
+    """``lensbook-<size>``, with the family appended unless it is GPT-2."""
+    suffix = {"gpt2": "", "gpt_neo": "-neo", "opt": "-opt"}[family]
+    return f"lensbook-{size}{suffix}"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m lensbook.build_default",
                                      description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny",
+                        help="model size (default tiny, the embedded default model)")
+    parser.add_argument("--family", choices=sorted(FAMILIES), default="gpt2",
+                        help="architecture (default gpt2)")
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="optimiser steps (reproducible)")
     budget.add_argument("--minutes", type=float,
@@ -133,7 +155,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=THREADS,
                         help=f"torch CPU threads (default {THREADS})")
     parser.add_argument("--out", type=Path,
-                        help=f"output folder (default {DEFAULT_OUT}, or a temp dir with --fast)")
+                        help=f"output folder (default {ASSETS}/lensbook-SIZE, or a temp dir "
+                             "with --fast)")
     parser.add_argument("--fast", action="store_true",
                         help="tiny corpus slice, tiny model, few steps (for tests)")
     return parser.parse_args(argv)
@@ -143,15 +166,18 @@ def main(argv: list[str] | None = None) -> dict:
     """Command-line entry point; returns the build record."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    cfg = FAST_CONFIG if args.fast else PretrainConfig()
+    name = model_name(args.size, args.family)
+    cfg = FAST_CONFIG if args.fast else SIZES[args.size]
     cfg = dataclasses.replace(cfg, seed=args.seed, steps=args.steps or cfg.steps,
-                              minutes=args.minutes)
-    out = args.out or (Path(tempfile.mkdtemp(prefix="lensbook-tiny-")) if args.fast
-                       else DEFAULT_OUT)
+                              minutes=args.minutes, family=args.family)
+    out = args.out or (Path(tempfile.mkdtemp(prefix=f"{name}-")) if args.fast
+                       else ASSETS / name)
     budget = f"--minutes {args.minutes:g}" if args.minutes else f"--steps {cfg.steps}"
-    command = (f"python -m lensbook.build_default {budget} --seed {args.seed} "
+    size = "" if args.size == "tiny" else f" --size {args.size}"
+    size += "" if args.family == "gpt2" else f" --family {args.family}"
+    command = (f"python -m lensbook.build_default{size} {budget} --seed {args.seed} "
                f"--threads {args.threads}" + (" --fast" if args.fast else ""))
-    info = build(cfg, out, fast=args.fast, command=command)
+    info = build(cfg, out, fast=args.fast, command=command, name=name)
     total = info["eval"]["all"]
     print(f"held-out: {total['nats_per_token']:.4f} nats/token, "
           f"{total['bits_per_byte']:.4f} bits/byte; wrote {out}", file=sys.stderr)

@@ -50,11 +50,20 @@ def _budget_note(m: dict) -> str:
             "learning-rate schedule, so the step count depends on the machine's speed")
 
 
+SHORT = {"gpt2": "GPT-2", "gpt_neo": "GPT-Neo", "opt": "OPT"}
+ARCHITECTURES = {
+    "gpt2": "GPT-2 architecture (`GPT2LMHeadModel`)",
+    "gpt_neo": "GPT-Neo architecture (`GPTNeoForCausalLM`, global and local attention "
+               "alternating)",
+    "opt": "OPT architecture (`OPTForCausalLM`, pre-LayerNorm, ReLU)",
+}
+
+
 def _model_section(info: dict) -> str:
     m, t = info["config"], info["training"]
     return f"""## Model and training
 
-GPT-2 architecture (`GPT2LMHeadModel`), trained from scratch:
+{ARCHITECTURES[m.get("family", "gpt2")]}, trained from scratch:
 {m["n_layer"]} layers, width {m["n_embd"]}, {m["n_head"]} heads, context {m["seq_len"]},
 vocabulary {m["vocab_size"]} (byte-level BPE trained on the training split with the
 `tokenizers` library; `<|endoftext|>` is BOS, EOS, UNK and PAD), tied embeddings,
@@ -104,8 +113,12 @@ def _replay_note(info: dict) -> str:
             "length with the schedule fixed by steps instead of time.\n")
 
 
-LENS_COMMAND = ("python -m lensbook train --model lensbook-tiny --preset quick "
-                "--output lensbook/assets/lensbook-tiny/lens --eval-tokens 32768 --num-threads 1")
+LENS_COMMAND = ("python -m lensbook train --model {name} --preset quick "
+                "--output lensbook/assets/{name}/lens --eval-tokens 32768 --num-threads 1")
+
+
+def _name(info: dict) -> str:
+    return info.get("name", "lensbook-tiny")
 
 
 def _lens_section(info: dict) -> str:
@@ -137,7 +150,7 @@ Held-out KL(output ‖ lens) on 32,768 tokens of the test split, per layer (from
 
 {_table(table, columns)}
 
-Rebuild it with `{LENS_COMMAND}`.
+Rebuild it with `{LENS_COMMAND.format(name=_name(info))}`.
 """
 
 
@@ -150,13 +163,14 @@ library_name: transformers
 pipeline_tag: text-generation
 ---
 
-# lensbook-tiny
+# {_name(info)}
 
-A {info["n_params"] / 1e6:.2f}M-parameter GPT-2 that lensbook trains itself, on CPU, from
-text that ships with Python, so that every notebook and test runs offline. It is small
-and weak (held-out loss **{total["bits_per_byte"]:.3f} bits/byte**,
-{total["nats_per_token"]:.3f} nats/token) but it is a real language model with
-{info["config"]["n_layer"]} layers to look into, layer by layer.
+A {info["n_params"] / 1e6:.2f}M-parameter {SHORT[info["config"].get("family", "gpt2")]} that
+lensbook trains itself, on CPU, from text that ships with Python, so that every
+notebook and test runs offline. It is small and weak (held-out loss
+**{total["bits_per_byte"]:.3f} bits/byte**, {total["nats_per_token"]:.3f} nats/token)
+but it is a real language model with {info["config"]["n_layer"]} layers to look into,
+layer by layer.
 
 Load it with `AutoModelForCausalLM.from_pretrained(folder)` and
 `AutoTokenizer.from_pretrained(folder)`; the tokenizer returns `input_ids` and

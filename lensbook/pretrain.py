@@ -16,7 +16,15 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from tqdm.auto import tqdm
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import (
+    AutoModelForCausalLM,
+    GPT2Config,
+        GPTNeoConfig,
+    OPTConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 
 EOS = "<|endoftext|>"
 
@@ -25,6 +33,7 @@ EOS = "<|endoftext|>"
 class PretrainConfig:
     """Model size and optimisation settings (defaults: the shipped ``lensbook-tiny``)."""
 
+    family: str = "gpt2"  # architecture: "gpt2", "gpt_neo" or "opt" (see FAMILIES)
     vocab_size: int = 4096  # small vocab: the embedding would otherwise dominate 1.7M params
     n_layer: int = 6  # enough layers for a layer-by-layer lens to show something
     n_embd: int = 128  # width that reaches ~7k tokens/s on 2 CPU cores
@@ -87,16 +96,53 @@ def save_tokenizer(tokenizer: PreTrainedTokenizerFast, out: Path) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
-def make_model(cfg: PretrainConfig, eos_id: int) -> GPT2LMHeadModel:
-    """Build a randomly initialised GPT-2 (no dropout, tied embeddings)."""
-    config = GPT2Config(
+def _gpt2(cfg: PretrainConfig, eos_id: int) -> PretrainedConfig:
+    return GPT2Config(
         vocab_size=cfg.vocab_size, n_positions=cfg.seq_len, n_embd=cfg.n_embd,
         n_layer=cfg.n_layer, n_head=cfg.n_head,
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id,
     )
+
+
+def _gpt_neo(cfg: PretrainConfig, eos_id: int) -> PretrainedConfig:
+    """GPT-Neo: global and local (windowed) attention alternate, as in the released models."""
+    kinds = ["global" if i % 2 == 0 else "local" for i in range(cfg.n_layer)]
+    return GPTNeoConfig(
+        vocab_size=cfg.vocab_size, max_position_embeddings=cfg.seq_len,
+        hidden_size=cfg.n_embd, num_layers=cfg.n_layer, num_heads=cfg.n_head,
+        attention_types=[[[kind], 1] for kind in kinds], window_size=cfg.seq_len // 4,
+        embed_dropout=0.0, attention_dropout=0.0, resid_dropout=0.0,
+        bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id,
+    )
+
+
+def _opt(cfg: PretrainConfig, eos_id: int) -> PretrainedConfig:
+    """OPT with pre-LayerNorm (like every OPT but 350m), ReLU MLPs, learned positions."""
+    return OPTConfig(
+        vocab_size=cfg.vocab_size, max_position_embeddings=cfg.seq_len,
+        hidden_size=cfg.n_embd, word_embed_proj_dim=cfg.n_embd, ffn_dim=4 * cfg.n_embd,
+        num_hidden_layers=cfg.n_layer, num_attention_heads=cfg.n_head,
+        do_layer_norm_before=True, dropout=0.0, attention_dropout=0.0,
+        bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=eos_id,
+    )
+
+
+#: Architectures ``make_model`` can build (the paper's Fig. 14 compares these families).
+FAMILIES = {"gpt2": _gpt2, "gpt_neo": _gpt_neo, "opt": _opt}
+
+
+def make_model(cfg: PretrainConfig, eos_id: int) -> PreTrainedModel:
+    """Build a randomly initialised causal LM of ``cfg.family`` (no dropout, tied embeddings).
+
+    Raises:
+        ValueError: For an unknown family.
+    """
+    if cfg.family not in FAMILIES:
+        raise ValueError(f"unknown family {cfg.family!r}; choose from {sorted(FAMILIES)}")
+    config = FAMILIES[cfg.family](cfg, eos_id)
     torch.manual_seed(cfg.seed)
-    return GPT2LMHeadModel(config)
+    return AutoModelForCausalLM.from_config(config)
 
 
 def lr_at(step: int, cfg: PretrainConfig, elapsed_s: float = 0.0) -> float:
@@ -162,7 +208,7 @@ def _should_stop(step: int, start: float, cfg: PretrainConfig) -> bool:
 
 
 def train(
-    model: GPT2LMHeadModel, train_ids: torch.Tensor, eval_ids: torch.Tensor,
+    model: PreTrainedModel, train_ids: torch.Tensor, eval_ids: torch.Tensor,
     cfg: PretrainConfig,
 ) -> list[dict]:
     """Train in place with AdamW; return the curve as a list of logged rows.

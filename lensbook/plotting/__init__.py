@@ -16,8 +16,14 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from lensbook.plotting.anomaly import plot_detection
 from lensbook.plotting.charts import plot_prediction_depth, plot_top_k
-from lensbook.plotting.curves import plot_layer_metrics, plot_transfer_matrix
+from lensbook.plotting.copying import plot_copy_curves
+from lensbook.plotting.curves import (
+    plot_layer_metrics,
+    plot_models_by_layer,
+    plot_transfer_matrix,
+)
 from lensbook.plotting.depth import plot_depth_by_group
 from lensbook.plotting.drift import plot_layer_similarity
 from lensbook.plotting.heatmap import (
@@ -30,12 +36,15 @@ from lensbook.plotting.heatmap import (
 from lensbook.plotting.training import plot_training_history
 
 __all__ = [
+    "plot_copy_curves",
     "plot_depth_by_group",
+    "plot_detection",
     "HeatmapData",
     "heatmap_data",
     "plot_layer_metrics",
     "plot_layer_similarity",
     "plot_lens_comparison",
+    "plot_models_by_layer",
     "plot_prediction_depth",
     "plot_top_k",
     "plot_training_history",

@@ -104,3 +104,29 @@ def plot_transfer_matrix(
     ax.set_ylabel("translator trained for layer")
     ax.set_title("transfer between layers")
     return fig
+
+
+def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str = "depth",
+                         metric: str = "cross-entropy") -> Figure:
+    """One panel per lens, one line per model: the paper's Figs. 5 and 14.
+
+    Args:
+        curves: Columns ``model, lens, value`` and ``x`` (what
+            :func:`lensbook.compare.layer_curves` returns).
+        unit: Unit of ``value``, for the y label.
+        x: ``"depth"`` (fraction of the model's layers; 1 is the output) or ``"layer"``.
+        metric: What ``value`` is, for the y label.
+
+    Returns:
+        The figure; the panels share their y axis so that the lenses compare directly.
+    """
+    lenses = list(dict.fromkeys(curves["lens"]))
+    fig = Figure(figsize=(4.4 * len(lenses) + 1.4, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(lenses), sharey=True, squeeze=False)[0]
+    for ax, lens in zip(axes, lenses, strict=True):
+        sns.lineplot(data=curves[curves["lens"] == lens], x=x, y="value", hue="model",
+                     marker="o", errorbar=None, ax=ax, legend=ax is axes[-1])
+        ax.set_title(lens)
+        ax.set_xlabel("depth (fraction of layers)" if x == "depth" else x)
+        ax.set_ylabel(f"{metric} ({unit})")
+    return fig
