@@ -13,9 +13,9 @@ from lensbook.models import DEFAULT_MODEL, UnsupportedModelError, find_parts, lo
 from lensbook.unembed import Unembed
 
 SUBMODULES = (
-    "anomaly", "compare", "copying", "corpus", "data", "drift", "evaluate", "injection",
-    "metrics", "plotting", "profiles", "sources", "statistics", "tables", "tokens", "train",
-    "train_config", "trajectory", "transfer", "widgets",
+    "anomaly", "compare", "copying", "corpus", "data", "drift", "evaluate", "featurize",
+    "injection", "metrics", "plotting", "profiles", "sources", "statistics", "tables", "tokens",
+    "train", "train_config", "trajectory", "transfer", "widgets",
 )
 
 # Names re-exported from the lazily loaded modules: ``lensbook.train_lens`` etc.

@@ -1,16 +1,11 @@
 """Detect unusual prompts from their trajectories with unsupervised detectors (paper Table 1).
 
-Each prompt becomes one feature vector: per-layer statistics of a lens (entropy,
-KL to the output, top-1 probability) at its last positions, flattened over layers.
-A detector from scikit-learn (isolation forest, local outlier factor) is fitted on
-clean prompts only and scores held-out clean and injected prompts; the AUROC of
-those scores says how well the trajectories separate the two, with a bootstrap
-confidence interval. The *final layer* baseline sees only the model's output
-distribution: its top log-probabilities and entropy.
+Each prompt is one feature vector (:mod:`lensbook.featurize`). A detector from
+scikit-learn (isolation forest, local outlier factor) is fitted on clean prompts only
+and scores held-out clean and injected prompts; the AUROC of those scores says how
+well the trajectories separate the two, with a bootstrap confidence interval.
 
 Example:
-    >>> feats = lens_features(trajs, positions=2)  # doctest: +SKIP
-    >>> feats.shape  # (prompts, (layers + 1) * positions * statistics)  # doctest: +SKIP
     >>> rows = detection_table({"len": {"tuned lens": (clean, injected)}}, 40)  # doctest: +SKIP
 """
 
@@ -20,163 +15,20 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
-import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import LocalOutlierFactor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
-from transformers import PreTrainedModel
 
-from lensbook import metrics
-from lensbook.lenses import LogitLens
-from lensbook.statistics import get_statistic
-from lensbook.tokens import (
-    cached_vocabulary,
-    check_lengths,
-    encode_prompts,
-    is_byte_level,
-    pad_right,
-)
-from lensbook.trajectory import NO_TARGET, Trajectory, context_length
+from lensbook.featurize import BASELINE
 
-LENS_STATISTICS = ("entropy", "kl", "max_probability")
-BASELINE = "final layer"  # name of the output-only feature set in tables and figures
+__all__ = ["BASELINE", "DETECTORS", "AUROC", "anomaly_scores", "auroc", "detection_table",
+           "format_table", "make_detector"]
+
 DETECTORS = ("isolation forest", "LOF")
 
 
-# Features ---------------------------------------------------------------------------
-def lens_features(
-    trajs: Sequence[Trajectory], positions: int = 1, statistics: Sequence[str] = LENS_STATISTICS
-) -> np.ndarray:
-    """Per-layer statistics at the last ``positions`` tokens, flattened per prompt.
-
-    Args:
-        trajs: Trajectories of the prompts (all positions, or :func:`tail_trajectories`).
-        positions: How many of the last positions to use.
-        statistics: Names in :data:`lensbook.statistics.STATISTICS` that are defined at
-            those positions (``cross_entropy`` and ``rank`` are not at the last one).
-
-    Returns:
-        Shape ``(prompts, (layers + 1) * positions * len(statistics))``, ordered layer,
-        position, statistic; layer ``layers`` is the model's output.
-
-    Raises:
-        ValueError: For no trajectories, ``positions < 1``, or a prompt shorter than that.
-    """
-    _check(trajs, positions)
-    stats = [get_statistic(s) for s in statistics]
-    rows = [torch.stack([s.values(t)[:, -positions:] for s in stats], -1) for t in trajs]
-    return torch.stack(rows).flatten(1).numpy().astype(np.float64)
-
-
-def output_features(trajs: Sequence[Trajectory], positions: int = 1, k: int = 8) -> np.ndarray:
-    """The baseline: the output's ``k`` largest log-probabilities and entropy per position.
-
-    Returns:
-        Shape ``(prompts, positions * (k + 1))``.
-    """
-    _check(trajs, positions)
-    logp = torch.stack([t.log_probs[-1, -positions:] for t in trajs])  # (prompts, pos, vocab)
-    feats = torch.cat([logp.topk(k, dim=-1).values, metrics.entropy(logp)[..., None]], -1)
-    return feats.flatten(1).numpy().astype(np.float64)
-
-
-def _check(trajs: Sequence[Trajectory], positions: int) -> None:
-    if not trajs:
-        raise ValueError("no trajectories given")
-    if positions < 1 or any(len(t) < positions for t in trajs):
-        raise ValueError(f"positions must be between 1 and the shortest prompt, got {positions}")
-
-
-@torch.inference_mode()
-def tail_trajectories(
-    model: PreTrainedModel,
-    tokenizer,
-    lenses: Mapping[str, LogitLens],
-    prompts: Sequence[str],
-    positions: int = 1,
-) -> dict[str, list[Trajectory]]:
-    """Like :func:`lensbook.trajectory.trajectories_by_lens`, cut to the last ``positions``.
-
-    One forward pass for all prompts and lenses, as there; but only each prompt's last
-    ``positions`` hidden states are decoded, which is all that detection needs and far
-    cheaper than decoding every position into the vocabulary.
-
-    Returns:
-        For each lens name, one :class:`Trajectory` per prompt, ``positions`` columns each.
-
-    Raises:
-        ValueError: For an empty prompt, one longer than the model's context, or one
-            shorter than ``positions`` tokens.
-    """
-    seqs = encode_prompts(tokenizer, prompts)
-    check_lengths(seqs, context_length(model))
-    if positions < 1 or min(len(s) for s in seqs) < positions:
-        raise ValueError(f"positions must be between 1 and the shortest prompt, got {positions}")
-    ids, mask = pad_right(seqs, getattr(tokenizer, "pad_token_id", None) or 0)
-    out = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                output_hidden_states=True)
-    # Right padding: prompt b's last tokens sit at columns len_b - positions .. len_b - 1.
-    cols = mask.sum(1, keepdim=True) - positions + torch.arange(positions)
-    at = (torch.arange(len(seqs))[:, None].to(model.device), cols.to(model.device))
-    hidden = [h[at] for h in out.hidden_states]  # each (prompts, positions, d)
-    vocab = cached_vocabulary(tokenizer, out.logits.shape[-1])
-    tails = [_tail(seq, positions) for seq in seqs]
-    return {name: _trajectories(lens.decode_all(hidden), out.logits[at], tails, vocab,
-                                name or lens.label)
-            for name, lens in lenses.items()}
-
-
-def _tail(seq: Sequence[int], positions: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input ids and next-token targets of the last ``positions`` tokens."""
-    ids = torch.tensor(list(seq))
-    targets = torch.cat([ids[1:], torch.tensor([NO_TARGET])])
-    return ids[-positions:], targets[-positions:]
-
-
-def _trajectories(
-    layer_logits: torch.Tensor,
-    output_logits: torch.Tensor,
-    tails: Sequence[tuple[torch.Tensor, torch.Tensor]],
-    vocab: Sequence[str],
-    label: str,
-) -> list[Trajectory]:
-    """``(L, prompts, positions, vocab)`` lens logits and the output's to trajectories."""
-    logits = torch.cat([layer_logits.to(output_logits.dtype), output_logits[None]])
-    log_probs = logits.float().log_softmax(-1).cpu()
-    byte_level = is_byte_level(vocab)
-    return [Trajectory(log_probs[:, b].clone(), ids, targets, [vocab[i] for i in ids.tolist()],
-                       vocab, label, byte_level)
-            for b, (ids, targets) in enumerate(tails)]
-
-
-def prompt_features(
-    model: PreTrainedModel,
-    tokenizer,
-    lenses: Mapping[str, LogitLens],
-    prompts: Sequence[str],
-    *,
-    positions: int = 1,
-    statistics: Sequence[str] = LENS_STATISTICS,
-    batch_size: int = 32,
-) -> dict[str, np.ndarray]:
-    """Features of ``prompts`` for every lens, plus the :data:`BASELINE`, in batches.
-
-    Returns:
-        ``{lens name: (prompts, features)}`` for each lens, and ``BASELINE``.
-    """
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in [*lenses, BASELINE]}
-    for start in range(0, len(prompts), batch_size):
-        batch = prompts[start : start + batch_size]
-        by_lens = tail_trajectories(model, tokenizer, lenses, batch, positions)
-        for name, trajs in by_lens.items():
-            parts[name].append(lens_features(trajs, positions, statistics))
-        parts[BASELINE].append(output_features(next(iter(by_lens.values())), positions))
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
-
-
-# Detectors and AUROC ----------------------------------------------------------------
 def make_detector(name: str, seed: int = 0, n_train: int = 40) -> Pipeline:
     """A standardising pipeline ending in an unsupervised detector.
 

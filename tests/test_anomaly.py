@@ -16,12 +16,9 @@ from lensbook.anomaly import (
     auroc,
     detection_table,
     format_table,
-    lens_features,
     make_detector,
-    output_features,
-    prompt_features,
-    tail_trajectories,
 )
+from lensbook.featurize import lens_features, output_features, prompt_features, tail_trajectories
 from lensbook.plotting import plot_detection
 from lensbook.statistics import STATISTICS
 from lensbook.trajectory import trajectories_by_lens
