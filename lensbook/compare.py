@@ -83,8 +83,9 @@ def layer_curves(frame: pd.DataFrame, metric: str = "ce",
     """Per-layer values of each (model, lens), with the model's output as the last layer.
 
     Returns:
-        Columns ``model, lens, layer, depth, value``; ``depth`` is ``layer / layers`` so
-        that models of different depths share an axis (1.0 is the output).
+        Columns ``model, lens, layer, depth, value``, models in the order of ``frame``;
+        ``depth`` is ``layer / layers`` so that models of different depths share an axis
+        (1.0 is the output).
     """
     rows = frame[(frame["metric"] == metric) & (frame["unit"] == unit)]
     lenses = rows[rows["lens"].isin(LENSES)]
@@ -92,8 +93,10 @@ def layer_curves(frame: pd.DataFrame, metric: str = "ce",
     ends = [output.assign(lens=lens) for lens in LENSES]  # each curve ends at the output
     curves = pd.concat([lenses, *ends], ignore_index=True)
     curves = curves.assign(depth=curves["layer"] / curves["layers"])
+    order = {model: i for i, model in enumerate(dict.fromkeys(frame["model"]))}
     return curves[["model", "lens", "layer", "depth", "value"]].sort_values(
-        ["model", "lens", "layer"], ignore_index=True)
+        ["model", "lens", "layer"], ignore_index=True,
+        key=lambda col: col.map(order) if col.name == "model" else col)
 
 
 def depth_summary(curves: pd.DataFrame) -> pd.DataFrame:

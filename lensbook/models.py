@@ -29,8 +29,12 @@ from transformers import (
 
 ASSETS = Path(__file__).parent / "assets"
 
-#: Short names of models shipped inside the package (no network needed).
-EMBEDDED_MODELS = {"lensbook-tiny": ASSETS / "lensbook-tiny"}
+#: Short names of models shipped inside the package (no network needed): the default
+#: ``lensbook-tiny``, two smaller GPT-2 siblings trained the same way on the same tokens
+#: (for comparisons across sizes) and two ``nano``-sized models of other architectures
+#: (for comparisons across families); see ``python -m lensbook.build_default --help``.
+EMBEDDED_MODELS = {name: ASSETS / name for name in (
+    "lensbook-tiny", "lensbook-mini", "lensbook-nano", "lensbook-nano-neo", "lensbook-nano-opt")}
 
 DEFAULT_MODEL = "lensbook-tiny"
 

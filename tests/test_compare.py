@@ -56,6 +56,9 @@ def test_layer_curves_end_at_the_output(folders):
                                    split="train")
     curves = compare.layer_curves(frame, "ce", "bits/byte")
     assert len(curves) == len(names) * 2 * 4  # 2 lenses x (3 layers + output)
+    assert list(dict.fromkeys(curves["model"])) == names  # the order given, not sorted
+    reversed_order = compare.layer_curves(frame.iloc[::-1], "ce", "bits/byte")
+    assert list(dict.fromkeys(reversed_order["model"])) == names[::-1]
     ends = curves[curves["depth"] == 1.0]
     for _, rows in ends.groupby("model"):
         assert rows["value"].nunique() == 1  # both lenses end at the same output value

@@ -1,5 +1,6 @@
 """The embedded default model: the build pipeline end to end, and the shipped folder."""
 
+import csv
 import json
 import time
 from pathlib import Path
@@ -76,3 +77,66 @@ def test_shipped_model_held_out_bits_per_byte(shipped):
     assert chunks.input_ids.numel() >= 100_000
     bits = mean_loss(model, chunks.input_ids) * chunks.bits_per_byte_factor
     assert bits <= MAX_BITS_PER_BYTE
+
+
+SIBLINGS = {"lensbook-mini": ("gpt2", 4), "lensbook-nano": ("gpt2", 3),
+            "lensbook-nano-neo": ("gpt_neo", 3), "lensbook-nano-opt": ("opt", 3)}
+
+
+@pytest.mark.parametrize("family", ["gpt2", "gpt_neo", "opt"])
+def test_make_model_builds_each_family(family):
+    import dataclasses
+
+    from lensbook.pretrain import make_model
+    cfg = dataclasses.replace(build_default.FAST_CONFIG, family=family, n_layer=3)
+    model = make_model(cfg, eos_id=0)
+    assert model.config.model_type == family
+    assert model.config.num_hidden_layers == 3
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+
+def test_unknown_family_is_refused():
+    import dataclasses
+
+    from lensbook.pretrain import make_model
+    with pytest.raises(ValueError, match="unknown family 'mamba'"):
+        make_model(dataclasses.replace(build_default.FAST_CONFIG, family="mamba"), eos_id=0)
+
+
+def test_model_names():
+    assert build_default.model_name("tiny") == "lensbook-tiny"
+    assert build_default.model_name("nano", "gpt_neo") == "lensbook-nano-neo"
+    assert build_default.model_name("nano", "opt") == "lensbook-nano-opt"
+
+
+@pytest.mark.parametrize("name", sorted(SIBLINGS))
+def test_shipped_siblings(name):
+    from lensbook.models import EMBEDDED_MODELS, load_model
+    family, layers = SIBLINGS[name]
+    model, _ = load_model(name)
+    assert model.config.model_type == family
+    assert model.config.num_hidden_layers == layers
+    log = json.loads((EMBEDDED_MODELS[name] / "training_log.json").read_text())
+    tiny = json.loads((SHIPPED / "training_log.json").read_text())
+    assert log["n_params"] < tiny["n_params"]
+    assert log["training"]["tokens"] >= 0.95 * tiny["training"]["tokens"], "same data budget"
+    assert log["corpus"]["fingerprint"] == tiny["corpus"]["fingerprint"]
+    with (EMBEDDED_MODELS[name] / "lens" / "metrics.csv").open() as f:
+        kl = {(r["lens"], r["layer"]): float(r["value"]) for r in csv.DictReader(f)
+              if r["metric"] == "kl" and r["unit"] == "nats/token"}
+    layers_seen = {layer for _, layer in kl}
+    assert len(layers_seen) == layers
+    assert all(kl[("tuned", layer)] < kl[("logit", layer)] for layer in layers_seen)
+
+
+def test_card_names_the_model_and_its_architecture():
+    from lensbook.model_card import render_card
+    info = json.loads((SHIPPED / "training_log.json").read_text())
+    with (SHIPPED / "lens" / "metrics.csv").open() as f:
+        metrics = list(csv.DictReader(f))
+    info = {**info, "name": "lensbook-nano-opt", "config": {**info["config"], "family": "opt"},
+            "lens_metrics": metrics}
+    card = render_card(info)
+    assert "\n# lensbook-nano-opt\n" in card
+    assert "M-parameter OPT that" in card and "OPT architecture (`OPTForCausalLM`" in card
+    assert "--model lensbook-nano-opt" in card  # the lens's rebuild command

@@ -121,11 +121,12 @@ def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str =
         The figure; the panels share their y axis so that the lenses compare directly.
     """
     lenses = list(dict.fromkeys(curves["lens"]))
+    models = list(dict.fromkeys(curves["model"]))  # legend in the order given
     fig = Figure(figsize=(4.4 * len(lenses) + 1.4, 3.6), layout="constrained")
     axes = fig.subplots(1, len(lenses), sharey=True, squeeze=False)[0]
     for ax, lens in zip(axes, lenses, strict=True):
         sns.lineplot(data=curves[curves["lens"] == lens], x=x, y="value", hue="model",
-                     marker="o", errorbar=None, ax=ax, legend=ax is axes[-1])
+                     hue_order=models, marker="o", errorbar=None, ax=ax, legend=ax is axes[-1])
         ax.set_title(lens)
         ax.set_xlabel("depth (fraction of layers)" if x == "depth" else x)
         ax.set_ylabel(f"{metric} ({unit})")

@@ -1,0 +1,45 @@
+"""The README's table of reproduced figures cites numbers that the notebooks printed."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADING = "### The paper's figures, reproduced"
+
+
+def table_rows() -> list[list[str]]:
+    section = (ROOT / "README.md").read_text().split(HEADING, 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+
+
+def stored_outputs(notebook: str) -> str:
+    """All text that the executed notebook shows (stdout and plain-text results)."""
+    cells = json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    return "\n".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                     for o in outputs)
+
+
+ROWS = table_rows()
+
+
+def test_the_table_lists_every_figure_the_issue_asks_for():
+    papers = " ".join(row[0] for row in ROWS)
+    for figure in ("Fig. 1", "Fig. 3", "Fig. 5", "Fig. 6", "Fig. 7", "Fig. 12", "Fig. 14",
+                   "Table 1"):
+        assert figure + " " in papers + " ", figure
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row[0].split(" (")[0] for row in ROWS])
+def test_measured_numbers_come_from_the_notebooks(row):
+    notebooks = re.findall(r"`(\d\d_\w+)`", row[1])
+    assert notebooks, row[1]
+    shown = "\n".join(stored_outputs(name) for name in notebooks)
+    numbers = re.findall(r"\d+\.\d+", row[-1])
+    assert numbers, f"no measured number in {row[-1]!r}"
+    missing = [n for n in numbers if n not in shown]
+    assert not missing, f"{missing} not in the outputs of {notebooks}"
