@@ -74,6 +74,8 @@ class ModelParts:
         unembed: The output embedding (``lm_head``), a linear map ``d -> vocab``.
         layers: The decoder blocks, ``num_hidden_layers`` of them.
         softcap: Gemma 2/3's ``final_logit_softcapping``: ``logits = c * tanh(logits / c)``.
+        logit_scale: A factor the model multiplies its logits by before any soft-capping:
+            Cohere's ``logit_scale``, or ``1 / logits_scaling`` for Granite.
     """
 
     final_norm: nn.Module | None
@@ -81,6 +83,7 @@ class ModelParts:
     unembed: nn.Module
     layers: nn.ModuleList
     softcap: float | None = None
+    logit_scale: float | None = None
 
 
 def load_model(
@@ -153,8 +156,17 @@ def find_parts(model: PreTrainedModel) -> ModelParts:
         )
     decoder, norm, layers = found
     project_out = getattr(decoder, "project_out", None)
-    softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
-    return ModelParts(norm, project_out, unembed, layers, softcap)
+    text = model.config.get_text_config()
+    softcap = getattr(text, "final_logit_softcapping", None)
+    return ModelParts(norm, project_out, unembed, layers, softcap, _logit_scale(model, text))
+
+
+def _logit_scale(model: PreTrainedModel, text_config) -> float | None:
+    """The factor applied to the logits: Cohere multiplies, Granite divides."""
+    if getattr(text_config, "logits_scaling", None):
+        return 1.0 / text_config.logits_scaling
+    scale = getattr(model, "logit_scale", None)
+    return float(scale) if isinstance(scale, (int, float)) else None
 
 
 def _decoder_candidates(model: PreTrainedModel) -> list[nn.Module]:

@@ -3,7 +3,7 @@
 ``Unembed`` maps a residual-stream vector ``h`` (after any number of blocks) to
 logits exactly the way the model maps its last block's output::
 
-    logits = softcap(W_U · project_out(norm_final(h)) + b_U)
+    logits = softcap(scale · (W_U · project_out(norm_final(h)) + b_U))
 
 It holds frozen *copies* of the model's final norm, output projection and
 unembedding, so training a lens never touches (or accumulates gradients in)
@@ -24,7 +24,7 @@ from lensbook.models import find_parts
 
 
 class Unembed(nn.Module):
-    """Final norm, optional output projection, unembedding and soft-capping.
+    """Final norm, optional output projection, unembedding, logit scale and soft-capping.
 
     Args:
         model: The Hugging Face causal LM whose output head to copy.
@@ -41,6 +41,7 @@ class Unembed(nn.Module):
         self.project_out = _frozen_copy(parts.project_out)
         self.unembed = _frozen_copy(parts.unembed)
         self.softcap = parts.softcap
+        self.logit_scale = parts.logit_scale
         self.d_model = model.config.get_text_config().hidden_size
         self.vocab_size = self.unembed.weight.shape[0]
 
@@ -55,6 +56,8 @@ class Unembed(nn.Module):
     def logits_from_normalized(self, h: torch.Tensor) -> torch.Tensor:
         """Unembed an already-normalised vector: ``(..., d_out) -> (..., vocab)``."""
         logits = self.unembed(h)
+        if self.logit_scale is not None:
+            logits = logits * self.logit_scale
         if self.softcap:
             logits = self.softcap * torch.tanh(logits / self.softcap)
         return logits
@@ -74,6 +77,8 @@ class Unembed(nn.Module):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
         digest.update(repr(self.softcap).encode())
+        if self.logit_scale is not None:  # absent from older hashes, which stay valid
+            digest.update(repr(self.logit_scale).encode())
         return digest.hexdigest()
 
     def reference_hash(self) -> str:

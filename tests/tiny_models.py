@@ -35,6 +35,8 @@ CONFIGS = {
     "gemma3": lambda: tf.Gemma3TextConfig(**_GQA, head_dim=8, final_logit_softcapping=2.0),
     "phi3": lambda: tf.Phi3Config(**_GQA, pad_token_id=0),
     "olmo2": lambda: tf.Olmo2Config(**_GQA, pad_token_id=0),
+    "cohere": lambda: tf.CohereConfig(**_GQA, logit_scale=0.5, pad_token_id=0),
+    "granite": lambda: tf.GraniteConfig(**_GQA, logits_scaling=4.0, pad_token_id=0),
 }
 
 
