@@ -80,11 +80,12 @@ class KLObjective:
 
     def __init__(self, lens: TunedLens, dtype: torch.dtype = torch.float32,
                  chunk_mb: float | None = None):
-        head = lens.unembed.unembed
+        head, scale = lens.unembed.unembed, lens.unembed.logit_scale or 1.0
         self.lens = lens
-        self.weight = head.weight.detach().to(dtype)  # (vocab, d)
+        # A logit scale (Cohere, Granite) is folded into the head: s·(Wx + b) = (sW)x + sb.
+        self.weight = (head.weight.detach() * scale).to(dtype)  # (vocab, d)
         bias = getattr(head, "bias", None)
-        self.bias = None if bias is None else bias.detach().float()
+        self.bias = None if bias is None else bias.detach().float() * scale
         self.softcap = lens.unembed.softcap
         vocab = self.weight.shape[0]
         self.chunk_mb = chunk_mb or default_chunk_mb(self.weight.device, vocab)
