@@ -21,14 +21,7 @@ from transformers import PreTrainedModel
 from lensbook import metrics
 from lensbook.lenses import LogitLens
 from lensbook.statistics import get_statistic
-from lensbook.tokens import (
-    cached_vocabulary,
-    check_lengths,
-    encode_prompts,
-    is_byte_level,
-    pad_right,
-)
-from lensbook.trajectory import NO_TARGET, Trajectory, context_length
+from lensbook.trajectory import Trajectory, trajectories_by_lens
 
 LENS_STATISTICS = ("entropy", "kl", "max_probability")
 BASELINE = "final layer"  # name of the output-only feature set in tables and figures
@@ -40,7 +33,8 @@ def lens_features(
     """Per-layer statistics at the last ``positions`` tokens, flattened per prompt.
 
     Args:
-        trajs: Trajectories of the prompts (all positions, or :func:`tail_trajectories`).
+        trajs: Trajectories of the prompts (all positions, or only the last ones:
+            ``trajectories_by_lens(..., last_positions=positions)``).
         positions: How many of the last positions to use.
         statistics: Names in :data:`lensbook.statistics.STATISTICS` that are defined at
             those positions (``cross_entropy`` and ``rank`` are not at the last one).
@@ -77,68 +71,6 @@ def _check(trajs: Sequence[Trajectory], positions: int) -> None:
         raise ValueError(f"positions must be between 1 and the shortest prompt, got {positions}")
 
 
-@torch.inference_mode()
-def tail_trajectories(
-    model: PreTrainedModel,
-    tokenizer,
-    lenses: Mapping[str, LogitLens],
-    prompts: Sequence[str],
-    positions: int = 1,
-) -> dict[str, list[Trajectory]]:
-    """Like :func:`lensbook.trajectory.trajectories_by_lens`, cut to the last ``positions``.
-
-    One forward pass for all prompts and lenses, as there; but only each prompt's last
-    ``positions`` hidden states are decoded, which is all that detection needs and far
-    cheaper than decoding every position into the vocabulary.
-
-    Returns:
-        For each lens name, one :class:`Trajectory` per prompt, ``positions`` columns each.
-
-    Raises:
-        ValueError: For an empty prompt, one longer than the model's context, or one
-            shorter than ``positions`` tokens.
-    """
-    seqs = encode_prompts(tokenizer, prompts)
-    check_lengths(seqs, context_length(model))
-    if positions < 1 or min(len(s) for s in seqs) < positions:
-        raise ValueError(f"positions must be between 1 and the shortest prompt, got {positions}")
-    ids, mask = pad_right(seqs, getattr(tokenizer, "pad_token_id", None) or 0)
-    out = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                output_hidden_states=True)
-    # Right padding: prompt b's last tokens sit at columns len_b - positions .. len_b - 1.
-    cols = mask.sum(1, keepdim=True) - positions + torch.arange(positions)
-    at = (torch.arange(len(seqs))[:, None].to(model.device), cols.to(model.device))
-    hidden = [h[at] for h in out.hidden_states]  # each (prompts, positions, d)
-    vocab = cached_vocabulary(tokenizer, out.logits.shape[-1])
-    tails = [_tail(seq, positions) for seq in seqs]
-    return {name: _trajectories(lens.decode_all(hidden), out.logits[at], tails, vocab,
-                                name or lens.label)
-            for name, lens in lenses.items()}
-
-
-def _tail(seq: Sequence[int], positions: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input ids and next-token targets of the last ``positions`` tokens."""
-    ids = torch.tensor(list(seq))
-    targets = torch.cat([ids[1:], torch.tensor([NO_TARGET])])
-    return ids[-positions:], targets[-positions:]
-
-
-def _trajectories(
-    layer_logits: torch.Tensor,
-    output_logits: torch.Tensor,
-    tails: Sequence[tuple[torch.Tensor, torch.Tensor]],
-    vocab: Sequence[str],
-    label: str,
-) -> list[Trajectory]:
-    """``(L, prompts, positions, vocab)`` lens logits and the output's to trajectories."""
-    logits = torch.cat([layer_logits.to(output_logits.dtype), output_logits[None]])
-    log_probs = logits.float().log_softmax(-1).cpu()
-    byte_level = is_byte_level(vocab)
-    return [Trajectory(log_probs[:, b].clone(), ids, targets, [vocab[i] for i in ids.tolist()],
-                       vocab, label, byte_level)
-            for b, (ids, targets) in enumerate(tails)]
-
-
 def prompt_features(
     model: PreTrainedModel,
     tokenizer,
@@ -157,7 +89,7 @@ def prompt_features(
     parts: dict[str, list[np.ndarray]] = {name: [] for name in [*lenses, BASELINE]}
     for start in range(0, len(prompts), batch_size):
         batch = prompts[start : start + batch_size]
-        by_lens = tail_trajectories(model, tokenizer, lenses, batch, positions)
+        by_lens = trajectories_by_lens(model, tokenizer, lenses, batch, last_positions=positions)
         for name, trajs in by_lens.items():
             parts[name].append(lens_features(trajs, positions, statistics))
         parts[BASELINE].append(output_features(next(iter(by_lens.values())), positions))

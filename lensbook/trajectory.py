@@ -63,13 +63,23 @@ def _layer_logits_many(
     lenses: Sequence[LogitLens],
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor | None,
+    last_positions: int | None = None,
 ) -> list[torch.Tensor]:
-    """One forward pass, decoded by each lens: a list of ``(L + 1, batch, seq, vocab)``."""
+    """One forward pass, decoded by each lens: a list of ``(L + 1, batch, seq, vocab)``.
+
+    With ``last_positions`` only each row's last real tokens (by ``attention_mask``,
+    right padding) are decoded, and ``seq`` is ``last_positions``.
+    """
     out = model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-    return [
-        torch.cat([lens.decode_all(out.hidden_states).to(out.logits.dtype), out.logits[None]])
-        for lens in lenses
-    ]
+    hidden, logits = out.hidden_states, out.logits
+    if last_positions is not None:
+        # Right padding: row b's last tokens sit at columns len_b - last .. len_b - 1.
+        cols = attention_mask.sum(1, keepdim=True) - last_positions
+        cols = cols + torch.arange(last_positions, device=cols.device)
+        at = (torch.arange(input_ids.shape[0], device=cols.device)[:, None], cols)
+        hidden, logits = [h[at] for h in hidden], logits[at]
+    return [torch.cat([lens.decode_all(hidden).to(logits.dtype), logits[None]])
+            for lens in lenses]
 
 
 @dataclass
@@ -210,14 +220,25 @@ def trajectories_by_lens(
     prompts: Sequence[str],
     *,
     prepend_bos: bool = True,
+    last_positions: int | None = None,
 ) -> dict[str, list[Trajectory]]:
     """Run several lenses over the same prompts with one forward pass of the model.
+
+    Args:
+        model: The causal LM.
+        tokenizer: Its tokenizer.
+        lenses: Name -> lens.
+        prompts: The texts.
+        prepend_bos: Put the tokenizer's BOS token first.
+        last_positions: Decode only each prompt's last this many tokens (see
+            :func:`from_ids`).
 
     Returns:
         For each name in ``lenses``, one :class:`Trajectory` per prompt, labelled with
         that name.
     """
-    return from_ids(model, lenses, encode_prompts(tokenizer, prompts, prepend_bos), tokenizer)
+    seqs = encode_prompts(tokenizer, prompts, prepend_bos)
+    return from_ids(model, lenses, seqs, tokenizer, last_positions=last_positions)
 
 
 def from_ids(
@@ -225,35 +246,48 @@ def from_ids(
     lenses: Mapping[str, LogitLens],
     sequences: Sequence[Sequence[int]],
     tokenizer=None,
+    *,
+    last_positions: int | None = None,
 ) -> dict[str, list[Trajectory]]:
     """Trajectories of already-tokenised sequences (lengths may differ).
 
     Each trajectory's ``lens_label`` is its name in ``lenses``, or the lens's own
     ``label`` where the name is ``""``. Without a tokenizer, tokens are labelled by
-    id (``"#17"``).
+    id (``"#17"``). With ``last_positions``, each trajectory holds only the last this
+    many tokens of its sequence (same forward pass, far fewer decodings into the
+    vocabulary: what per-prompt features need).
 
     Raises:
-        ValueError: For an empty sequence, or one longer than the model's context.
+        ValueError: For an empty sequence, one longer than the model's context, or
+            ``last_positions`` outside 1 .. the shortest sequence's length.
     """
     check_lengths(sequences, context_length(model))
+    if last_positions is not None and not 1 <= last_positions <= min(map(len, sequences)):
+        raise ValueError("last_positions must be between 1 and the shortest sequence's "
+                         f"length, got {last_positions}")
     ids, mask = pad_right(sequences, getattr(tokenizer, "pad_token_id", None) or 0)
     device = model.device
-    rows = _layer_logits_many(model, list(lenses.values()), ids.to(device), mask.to(device))
+    rows = _layer_logits_many(model, list(lenses.values()), ids.to(device), mask.to(device),
+                              last_positions)
     vocab = cached_vocabulary(tokenizer, rows[0].shape[-1])
     byte_level = is_byte_level(vocab)
     result = {}
     for (name, lens), logits in zip(lenses.items(), rows, strict=True):
         log_probs = logits.float().log_softmax(-1).cpu()
         result[name] = [
-            _one(log_probs[:, b, : len(seq)], seq, vocab, name or lens.label, byte_level)
+            _one(log_probs[:, b], seq, vocab, name or lens.label, byte_level, last_positions)
             for b, seq in enumerate(sequences)
         ]
     return result
 
 
-def _one(log_probs, seq, vocab, label, byte_level) -> Trajectory:
+def _one(log_probs, seq, vocab, label, byte_level, last_positions=None) -> Trajectory:
+    """The trajectory of ``seq``, or of its last ``last_positions`` tokens."""
     input_ids = torch.tensor(list(seq))
     targets = torch.cat([input_ids[1:], torch.tensor([NO_TARGET])])
+    keep = slice(-(last_positions or len(seq)), None)
+    input_ids, targets = input_ids[keep], targets[keep]
+    log_probs = log_probs[:, : len(input_ids)]
     tokens = [vocab[i] for i in input_ids.tolist()]
     return Trajectory(log_probs.clone(), input_ids, targets, tokens, vocab, label, byte_level)
 

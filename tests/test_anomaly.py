@@ -18,7 +18,7 @@ from lensbook.anomaly import (
     format_table,
     make_detector,
 )
-from lensbook.featurize import lens_features, output_features, prompt_features, tail_trajectories
+from lensbook.featurize import lens_features, output_features, prompt_features
 from lensbook.plotting import plot_detection
 from lensbook.statistics import STATISTICS
 from lensbook.trajectory import trajectories_by_lens
@@ -39,10 +39,10 @@ def lenses(model):
 
 
 # Features ---------------------------------------------------------------------------
-def test_tail_trajectories_are_the_last_columns_of_full_trajectories(model, lenses):
+def test_last_positions_are_the_last_columns_of_full_trajectories(model, lenses):
     tokenizer = make_tokenizer()
     full = trajectories_by_lens(model, tokenizer, lenses, PROMPTS)
-    tail = tail_trajectories(model, tokenizer, lenses, PROMPTS, positions=2)
+    tail = trajectories_by_lens(model, tokenizer, lenses, PROMPTS, last_positions=2)
     for name in lenses:
         for f, t in zip(full[name], tail[name], strict=True):
             assert t.log_probs.shape == (model.config.n_layer + 1, 2, f.log_probs.shape[-1])
@@ -53,7 +53,8 @@ def test_tail_trajectories_are_the_last_columns_of_full_trajectories(model, lens
 
 
 def test_lens_features_are_statistics_by_position_layer_and_statistic(model, lenses):
-    trajs = tail_trajectories(model, make_tokenizer(), lenses, PROMPTS, positions=3)["tuned lens"]
+    by_lens = trajectories_by_lens(model, make_tokenizer(), lenses, PROMPTS, last_positions=3)
+    trajs = by_lens["tuned lens"]
     feats = lens_features(trajs, positions=3, statistics=("entropy", "kl"))
     layers = model.config.n_layer + 1
     assert feats.shape == (len(PROMPTS), 3 * layers * 2)
@@ -64,7 +65,7 @@ def test_lens_features_are_statistics_by_position_layer_and_statistic(model, len
 
 
 def test_output_features_see_only_the_output_row(model, lenses):
-    trajs = tail_trajectories(model, make_tokenizer(), lenses, PROMPTS, positions=2)
+    trajs = trajectories_by_lens(model, make_tokenizer(), lenses, PROMPTS, last_positions=2)
     logit, tuned = (output_features(trajs[n], positions=2, k=5) for n in lenses)
     assert logit.shape == (len(PROMPTS), 2 * 6)
     np.testing.assert_allclose(logit, tuned, atol=1e-5)  # the lens does not matter
@@ -83,8 +84,8 @@ def test_prompt_features_do_not_depend_on_the_batch_size(model, lenses):
 
 def test_too_many_positions_are_refused(model, lenses):
     with pytest.raises(ValueError, match="positions"):
-        tail_trajectories(model, make_tokenizer(), lenses, ["The mat"], positions=4)
-    trajs = tail_trajectories(model, make_tokenizer(), lenses, ["The mat"], positions=2)
+        trajectories_by_lens(model, make_tokenizer(), lenses, ["The mat"], last_positions=4)
+    trajs = trajectories_by_lens(model, make_tokenizer(), lenses, ["The mat"], last_positions=2)
     with pytest.raises(ValueError, match="positions"):
         lens_features(trajs["logit lens"], positions=3)
     with pytest.raises(ValueError, match="positions"):
