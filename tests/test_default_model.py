@@ -1,6 +1,7 @@
 """The embedded default model: the build pipeline end to end, and the shipped folder."""
 
 import csv
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -11,7 +12,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lensbook import build_default, corpus
 from lensbook.data import chunk_texts
-from lensbook.pretrain import mean_loss
+from lensbook.model_card import render_card
+from lensbook.models import EMBEDDED_MODELS, load_model
+from lensbook.pretrain import make_model, mean_loss
 
 SHIPPED = Path(build_default.__file__).parent / "assets" / "lensbook-tiny"
 # Fixed held-out subset for the acceptance check: the test split's documents, in
@@ -85,9 +88,6 @@ SIBLINGS = {"lensbook-mini": ("gpt2", 4), "lensbook-nano": ("gpt2", 3),
 
 @pytest.mark.parametrize("family", ["gpt2", "gpt_neo", "opt"])
 def test_make_model_builds_each_family(family):
-    import dataclasses
-
-    from lensbook.pretrain import make_model
     cfg = dataclasses.replace(build_default.FAST_CONFIG, family=family, n_layer=3)
     model = make_model(cfg, eos_id=0)
     assert model.config.model_type == family
@@ -96,9 +96,6 @@ def test_make_model_builds_each_family(family):
 
 
 def test_unknown_family_is_refused():
-    import dataclasses
-
-    from lensbook.pretrain import make_model
     with pytest.raises(ValueError, match="unknown family 'mamba'"):
         make_model(dataclasses.replace(build_default.FAST_CONFIG, family="mamba"), eos_id=0)
 
@@ -111,7 +108,6 @@ def test_model_names():
 
 @pytest.mark.parametrize("name", sorted(SIBLINGS))
 def test_shipped_siblings(name):
-    from lensbook.models import EMBEDDED_MODELS, load_model
     family, layers = SIBLINGS[name]
     model, _ = load_model(name)
     assert model.config.model_type == family
@@ -130,7 +126,6 @@ def test_shipped_siblings(name):
 
 
 def test_card_names_the_model_and_its_architecture():
-    from lensbook.model_card import render_card
     info = json.loads((SHIPPED / "training_log.json").read_text())
     with (SHIPPED / "lens" / "metrics.csv").open() as f:
         metrics = list(csv.DictReader(f))
