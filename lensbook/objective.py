@@ -80,12 +80,14 @@ class KLObjective:
 
     def __init__(self, lens: TunedLens, dtype: torch.dtype = torch.float32,
                  chunk_mb: float | None = None):
-        head, scale = lens.unembed.unembed, lens.unembed.logit_scale or 1.0
+        head, scale = lens.unembed.unembed, lens.unembed.logit_scale
         self.lens = lens
-        # A logit scale (Cohere, Granite) is folded into the head: s·(Wx + b) = (sW)x + sb.
-        self.weight = (head.weight.detach() * scale).to(dtype)  # (vocab, d)
-        bias = getattr(head, "bias", None)
-        self.bias = None if bias is None else bias.detach().float() * scale
+        weight, bias = head.weight.detach(), getattr(head, "bias", None)
+        bias = None if bias is None else bias.detach().float()
+        if scale is not None:  # Cohere, Granite: s·(Wx + b) = (sW)x + sb; no copy otherwise
+            weight, bias = weight * scale, None if bias is None else bias * scale
+        self.weight = weight.to(dtype)  # (vocab, d)
+        self.bias = bias
         self.softcap = lens.unembed.softcap
         vocab = self.weight.shape[0]
         self.chunk_mb = chunk_mb or default_chunk_mb(self.weight.device, vocab)
