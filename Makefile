@@ -2,21 +2,36 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch (a local file on our machines); a bare `torch` pulls a multi-GB CUDA build.
-# On a GPU machine: make setup TORCH="torch"
+# PyTorch: the CPU build by default (a bare `torch` from PyPI is the multi-GB CUDA build on Linux).
+# TORCH_INDEX says where it comes from (scripts/install_torch.sh):
+#   auto  a CPU wheel pip already finds on this machine (ours and CI's have one on disk),
+#         otherwise PyTorch's CPU wheel index, https://download.pytorch.org/whl/cpu
+#   URL   that wheel index
+#   empty pip's own configuration. On a GPU machine: make lab TORCH=torch TORCH_INDEX=
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= auto
+# The CPU kernels the notebooks are run under a second time (PyTorch picks SIMD kernels per
+# CPU; outputs must not depend on them). See README, "Outputs that hold on every CPU".
+SECOND_CPU_CAPABILITY ?= default
+# The oldest ipywidgets we allow (Colab preinstalls 7.7): the explorers' tests run with it too.
+OLDEST_IPYWIDGETS ?= 7.7.1
+CHROMIUM ?= /usr/bin/chromium
 export HF_HUB_OFFLINE ?= 1
 export LENSBOOK_PROFILE ?= offline
 
-.PHONY: setup lab test unit notebooks lint clean
+NBVAL := $(PY) -m pytest --nbval --nbval-current-env notebooks \
+	--nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+
+.PHONY: setup lab test unit notebooks notebooks-portable widgets-oldest lint browser-setup \
+	browser-status clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/install_torch.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	bash scripts/install_torch.sh $(PY) "$(TORCH)" "$(TORCH_INDEX)"
+	$(PY) -m pip install -q -e ".[lab,dev]"
 	touch $@
 
 # Jupyter refuses to run as root unless told to (containers, CI-like machines).
@@ -32,11 +47,39 @@ unit: setup
 	$(PY) -m pytest tests
 
 notebooks: setup
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  $(PY) -m pytest --nbval --nbval-current-env notebooks --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider; \
-	else echo "no notebooks yet"; fi
+	$(NBVAL)
 
-test: lint unit notebooks
+# The notebooks once more under other CPU kernels: a printed number that moves is a bug.
+notebooks-portable: setup
+	ATEN_CPU_CAPABILITY=$(SECOND_CPU_CAPABILITY) $(NBVAL)
+
+# The explorers with the oldest ipywidgets we allow, laid over the environment for one run.
+widgets-oldest: setup
+	rm -rf $(VENV)/oldest-ipywidgets
+	$(PY) -m pip install -q --no-deps --target $(VENV)/oldest-ipywidgets \
+		"ipywidgets==$(OLDEST_IPYWIDGETS)" ipython_genutils
+	PYTHONPATH=$(VENV)/oldest-ipywidgets $(PY) -c \
+		"import ipywidgets; assert ipywidgets.__version__ == '$(OLDEST_IPYWIDGETS)', ipywidgets.__version__"
+	PYTHONPATH=$(VENV)/oldest-ipywidgets $(PY) -m pytest -q -p no:cacheprovider \
+		-W "ignore::DeprecationWarning" tests/test_widgets.py
+
+test: lint unit notebooks notebooks-portable widgets-oldest
+	@$(MAKE) -s browser-status
+
+# Debian's Chromium for tests/test_browser.py (Playwright drives it; it never downloads one).
+browser-setup:
+	@if [ -x $(CHROMIUM) ]; then echo "Chromium is installed: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Install Chromium as root: sudo apt-get install -y chromium"; exit 1; fi
+
+browser-status:
+	@if [ -x $(CHROMIUM) ]; then \
+	  echo "browser test: ran (tests/test_browser.py, Chromium at $(CHROMIUM))"; \
+	else \
+	  echo "browser test: NOT RUN, $(CHROMIUM) is missing; 'make browser-setup' installs it (Debian/Ubuntu, as root), then 'make test' runs it"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

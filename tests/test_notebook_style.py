@@ -1,6 +1,7 @@
 """The notebooks follow STYLE.md's conventions (checked on their source, not by running them)."""
 
 import ast
+import configparser
 import json
 import re
 import statistics
@@ -78,3 +79,31 @@ def test_key_results_are_asserted(notebook):
 def test_summary_and_exercises(notebook):
     text = "\n".join(source(c) for c in cells(notebook, "markdown")).lower()
     assert "takeaways" in text and "exercises" in text
+
+
+def _sanitized(text: str) -> str:
+    """``text`` after the substitutions of notebooks/sanitize.cfg, as nbval applies them."""
+    config = configparser.ConfigParser()
+    config.read(NOTEBOOKS[0].parent / "sanitize.cfg")
+    for section in config.sections():
+        text = re.sub(config[section]["regex"], config[section]["replace"], text)
+    return text
+
+
+def _compared_text(cell) -> str:
+    """What nbval compares of a cell's stored outputs (text, not images or widgets)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append("".join(output.get("text", "")))
+        for kind in ("text/plain", "text/html"):
+            parts.append("".join(output.get("data", {}).get(kind, "")))
+    return _sanitized("\n".join(parts))
+
+
+def test_printed_decimals_are_not_compared(notebook):
+    """A printed float can move in its last digit on another CPU (README: "Outputs that hold
+    on every CPU"): cells that print one are marked NBVAL_IGNORE_OUTPUT and assert their claim."""
+    for cell in cells(notebook, "code"):
+        code = source(cell)
+        if re.search(r"\d\.\d", _compared_text(cell)):
+            assert "# NBVAL_IGNORE_OUTPUT" in code, f"compared output prints a float:\n{code}"

@@ -1,8 +1,13 @@
 """pyproject.toml, environment.yml and binder/ agree on dependencies."""
 
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a dev dependency there)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda names that differ from PyPI names
@@ -14,9 +19,17 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[ ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+def _project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def pyproject_names() -> set[str]:
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return {_name(r) for r in data["project"]["dependencies"]}
+    """The runtime dependencies: what a notebook kernel (e.g. Colab's) needs."""
+    return {_name(r) for r in _project()["dependencies"]}
+
+
+def extra_names(extra: str) -> set[str]:
+    return {_name(r) for r in _project()["optional-dependencies"][extra]}
 
 
 def conda_names(path: Path) -> set[str]:
@@ -26,7 +39,9 @@ def conda_names(path: Path) -> set[str]:
 
 
 def test_environment_yml_matches_pyproject():
-    assert conda_names(ROOT / "environment.yml") == pyproject_names()
+    # The conda environment is for working in the lab and running the notebooks as tests.
+    expected = pyproject_names() | extra_names("lab") | {"nbval"}
+    assert conda_names(ROOT / "environment.yml") == expected
 
 
 def test_binder_environment_is_identical_to_root():
@@ -39,5 +54,17 @@ def test_binder_post_build_installs_the_package():
 
 def test_required_dependencies_are_listed():
     required = {"torch", "transformers", "datasets", "ipywidgets", "matplotlib", "seaborn",
-                "jupyterlab", "nbval", "safetensors", "huggingface-hub", "tqdm", "pandas"}
+                "safetensors", "huggingface-hub", "tqdm", "pandas"}
     assert required <= pyproject_names()
+
+
+def test_runtime_install_is_slim():
+    """Colab installs the runtime dependencies: no lab or test tools among them."""
+    assert not pyproject_names() & {"jupyterlab", "nbval", "pytest", "ruff", "playwright"}
+    assert {"jupyterlab"} <= extra_names("lab")
+    assert {"nbval", "pytest"} <= extra_names("dev")
+
+
+def test_license_is_an_spdx_string():
+    """A TOML table here is deprecated by setuptools and warns at every install."""
+    assert _project()["license"] == "MIT"
