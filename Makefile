@@ -16,6 +16,7 @@ SECOND_CPU_CAPABILITY ?= default
 # The oldest ipywidgets we allow (Colab preinstalls 7.7): the explorers' tests run with it too.
 OLDEST_IPYWIDGETS ?= 7.7.1
 CHROMIUM ?= /usr/bin/chromium
+export LENSBOOK_CHROMIUM := $(CHROMIUM)
 export HF_HUB_OFFLINE ?= 1
 export LENSBOOK_PROFILE ?= offline
 

@@ -6,8 +6,8 @@ prompt, moves the layer-stride slider and checks that the rendered figure change
 each time. The last screenshot is kept in ``artifacts/browser/``.
 
 Skipped, with the reason, when Chromium, Playwright or the model is missing.
-Never downloads a browser: it uses ``/usr/bin/chromium``
-(``apt-get install -y chromium``).
+Never downloads a browser: it uses ``/usr/bin/chromium`` (``make browser-setup`` or
+``apt-get install -y chromium``), or the path in ``$LENSBOOK_CHROMIUM``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ try:
 except ImportError:  # reported as a skip by _skip_reason
     PlaywrightTimeout = TimeoutError
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("LENSBOOK_CHROMIUM", "/usr/bin/chromium"))  # Makefile: CHROMIUM
 NOTEBOOK = Path(__file__).parent / "browser" / "explorer.ipynb"
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "browser"
 MODEL = os.environ.get("LENSBOOK_BROWSER_MODEL", "lensbook-tiny")
