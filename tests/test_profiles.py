@@ -1,33 +1,63 @@
-"""Offline/online profile selection for the notebooks."""
+"""Profile selection for the notebooks: offline, online with a GPU, online on a CPU."""
 
 import pytest
 
 from lensbook import profiles
 
-OFFLINE, ONLINE = {"MODEL": "lensbook-tiny"}, {"MODEL": "gpt2"}
+OFFLINE = {"MODEL": "lensbook-tiny", "MINUTES": 1}
+GPU, CPU = {"MODEL": "gpt2-xl"}, {"MODEL": "gpt2", "MINUTES": 8}
 
 
-def test_environment_variable_picks_the_profile(monkeypatch):
+def select():
+    return profiles.select_profile(OFFLINE, GPU, CPU)
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)
+
+
+def test_environment_variable_picks_the_profile(monkeypatch, no_gpu):
+    for name, model in (("offline", "lensbook-tiny"), ("gpu", "gpt2-xl"), ("cpu", "gpt2")):
+        monkeypatch.setenv("LENSBOOK_PROFILE", name)
+        assert select() == {"MODEL": model, "PROFILE": name, "DEVICE": "cpu",
+                            **({"MINUTES": 1} if name == "offline" else {}),
+                            **({"MINUTES": 8} if name == "cpu" else {})}
+
+
+def test_online_means_gpu_or_cpu_by_the_machine(monkeypatch):
     monkeypatch.setenv("LENSBOOK_PROFILE", "online")
-    assert profiles.select_profile(OFFLINE, ONLINE) == {"MODEL": "gpt2", "PROFILE": "online"}
-    monkeypatch.setenv("LENSBOOK_PROFILE", "offline")
-    assert profiles.select_profile(OFFLINE, ONLINE)["MODEL"] == "lensbook-tiny"
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: True)
+    assert select()["PROFILE"] == "gpu"
+    assert select()["DEVICE"] == "cuda"
+    monkeypatch.setattr(profiles.torch.cuda, "is_available", lambda: False)
+    assert select()["PROFILE"] == "cpu"
 
 
 def test_unknown_profile_is_an_error(monkeypatch):
     monkeypatch.setenv("LENSBOOK_PROFILE", "fast")
-    with pytest.raises(ValueError, match="'offline' or 'online'"):
-        profiles.select_profile(OFFLINE, ONLINE)
+    with pytest.raises(ValueError, match="'offline', 'online', 'gpu' or 'cpu'"):
+        select()
 
 
 def test_unreachable_hub_falls_back_to_offline_and_says_so(monkeypatch, capsys):
     monkeypatch.delenv("LENSBOOK_PROFILE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert profiles.select_profile(OFFLINE, ONLINE)["PROFILE"] == "offline"
+    assert select()["PROFILE"] == "offline"
     assert "cannot be reached" in capsys.readouterr().out
 
 
-def test_reachable_hub_gives_online(monkeypatch):
+def test_reachable_hub_without_gpu_gives_the_cpu_profile(monkeypatch, no_gpu):
     monkeypatch.delenv("LENSBOOK_PROFILE", raising=False)
     monkeypatch.setattr(profiles, "hub_reachable", lambda timeout=2.0: True)
-    assert profiles.select_profile(OFFLINE, ONLINE)["PROFILE"] == "online"
+    assert select()["PROFILE"] == "cpu"
+
+
+def test_banner_names_profile_model_device_and_time(monkeypatch, capsys, no_gpu):
+    monkeypatch.setenv("LENSBOOK_PROFILE", "cpu")
+    select()
+    expected = "profile cpu (online, no GPU): model gpt2 on cpu, about 8 minutes\n"
+    assert capsys.readouterr().out == expected
+    monkeypatch.setenv("LENSBOOK_PROFILE", "offline")
+    select()
+    assert "about 1 minute\n" in capsys.readouterr().out
