@@ -4,7 +4,7 @@ import ast
 
 import pytest
 
-from lensbook import corpus
+from lensbook.embedded import corpus
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lensbook.data import TokenChunks
-from lensbook.evaluate import evaluate_lenses, pivot, save_metrics
-from lensbook.lenses import LogitLens, TunedLens
-from lensbook.transfer import transfer_matrix
+from lensbook import LogitLens, TunedLens
+from lensbook.analysis.evaluate import evaluate_lenses, pivot, save_metrics
+from lensbook.analysis.transfer import transfer_matrix
+from lensbook.training.data import TokenChunks
 from tests.tiny_models import VOCAB, make_model
 
 FACTOR_TOKENS, FACTOR_BYTES = 300, 1000

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lensbook import metrics
+from lensbook.analysis import metrics
 
 torch.manual_seed(0)
 P = torch.randn(5, 11).log_softmax(-1)
