@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel
 
-from lensbook.core.model import hidden_states
+from lensbook.core.model import hidden_states, num_layers, read, residual_points
 
 
 @torch.inference_mode()
@@ -30,8 +30,10 @@ def layer_covariances(
     """
     sums = sq = None
     count = 0
+    points = residual_points(num_layers(model))
     for batch in ids.split(batch_size):
-        hs = torch.stack(hidden_states(model, batch.to(model.device))[:-1]).double().cpu()
+        hidden = hidden_states(model, batch.to(model.device))
+        hs = torch.stack([read(hidden, p) for p in points]).double().cpu()
         hs = hs.reshape(hs.shape[0], -1, hs.shape[-1])  # (L, tokens, d)
         sums = hs.sum(1) if sums is None else sums + hs.sum(1)
         outer = hs.transpose(1, 2) @ hs

@@ -6,7 +6,7 @@ For every lens (logit, tuned, bias-only, …) and layer ``l = 0..L-1``:
 * ``ce``: cross-entropy of ``q_l`` against the next token (positions with a next token
   inside the chunk);
 * ``entropy``: H(q_l);
-* ``top1``: fraction of positions where ``argmax q_l = argmax p_final``;
+* ``top1_agreement``: fraction of positions where ``argmax q_l = argmax p_final``;
 * ``bias``: the paper's bias (Fig. 3), KL between the output's marginal distribution
   (``p_final`` averaged over all positions) and the lens's marginal.
 
@@ -45,7 +45,7 @@ class _Totals:
     """Running sums of one lens at one layer."""
 
     def __init__(self, vocab: int, device: torch.device):
-        self.sums = dict.fromkeys(("kl", "ce", "entropy", "top1"), 0.0)
+        self.sums = dict.fromkeys(("kl", "ce", "entropy", "top1_agreement"), 0.0)
         self.tokens = self.ce_tokens = 0
         self.marginal = torch.zeros(vocab, dtype=torch.float64, device=device)
 
@@ -55,7 +55,7 @@ class _Totals:
         self.sums["kl"] += metrics.kl_divergence(logp, logq).sum().item()
         self.sums["ce"] += ce[valid].sum().item()
         self.sums["entropy"] += metrics.entropy(logq).sum().item()
-        self.sums["top1"] += (logq.argmax(-1) == logp.argmax(-1)).sum().item()
+        self.sums["top1_agreement"] += (logq.argmax(-1) == logp.argmax(-1)).sum().item()
         self.marginal += logq.exp().sum(0, dtype=torch.float64)
         self.tokens += logq.shape[0]
         self.ce_tokens += int(valid.sum())
@@ -99,6 +99,8 @@ def evaluate_lenses(
     factor = bits_per_byte_of(data, bits_per_byte_factor)
     any_lens = next(iter(lenses.values()))
     unembed, points = any_lens.unembed, any_lens.read_points()
+    if any(lens.read_points() != points for lens in lenses.values()):
+        raise ValueError("the lenses must read the same points of the model to share a table")
     final = _Totals(unembed.vocab_size, unembed.device)
     totals = {(name, layer): _Totals(unembed.vocab_size, unembed.device)
               for name in lenses for layer in range(len(points))}

@@ -20,6 +20,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from lensbook.core.names import lookup
+
 
 @dataclass(frozen=True)
 class Task:
@@ -127,9 +129,7 @@ def get_task(name: str | Task) -> Task:
     """Look up a task by name (or pass one through), with a helpful error."""
     if isinstance(name, Task):
         return name
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}: choose one of {sorted(TASKS)}")
-    return TASKS[name]
+    return lookup(TASKS, name, "task")
 
 
 def make_prompts(task: str | Task, n: int, seed: int = 0, shots: int = 3) -> list[PromptPair]:

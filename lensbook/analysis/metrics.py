@@ -71,14 +71,3 @@ def target_rank(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     target_score = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1))
     rank = (logits > target_score).sum(-1) + 1
     return torch.where(valid, rank, torch.zeros_like(rank))
-
-
-def bits_per_byte_factor(n_tokens: int, n_bytes: int) -> float:
-    """The factor that turns nats per token into bits per byte: ``tokens / bytes / ln 2``.
-
-    Multiply a loss in nats per token by this factor of the *same* text to get bits
-    per byte, the tokenizer-independent unit of the paper's figures.
-    """
-    if n_bytes <= 0:
-        raise ValueError("bits per byte needs text of at least one byte")
-    return n_tokens / n_bytes / LN2

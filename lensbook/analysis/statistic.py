@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from lensbook.analysis import metrics
+from lensbook.core.names import lookup
 from lensbook.core.trajectory import Trajectory
 
 
@@ -150,6 +151,4 @@ def get_statistic(name: str | Statistic) -> Statistic:
     """Look up a statistic by name (or pass one through), with a helpful error."""
     if isinstance(name, Statistic):
         return name
-    if name not in STATISTICS:
-        raise ValueError(f"unknown statistic {name!r}: choose one of {sorted(STATISTICS)}")
-    return STATISTICS[name]
+    return lookup(STATISTICS, name, "statistic")

@@ -31,6 +31,7 @@ from transformers import PreTrainedModel
 
 from lensbook.core.head import Unembed
 from lensbook.core.model import ReadPoint, num_layers, read, residual_points
+from lensbook.core.names import lookup
 
 #: ``lens_type`` -> class, filled by :func:`register_lens`.
 LENS_TYPES: dict[str, type[Lens]] = {}
@@ -44,9 +45,7 @@ def register_lens(cls: type[Lens]) -> type[Lens]:
 
 def lens_class(lens_type: str) -> type[Lens]:
     """The registered class of ``lens_type``, with an error that lists the known ones."""
-    if lens_type not in LENS_TYPES:
-        raise ValueError(f"unknown lens type {lens_type!r}: registered are {sorted(LENS_TYPES)}")
-    return LENS_TYPES[lens_type]
+    return lookup(LENS_TYPES, lens_type, "lens type")
 
 
 class Lens(nn.Module):
