@@ -36,7 +36,7 @@ def plot_layer_metrics(
 
     Args:
         df: Tidy table with columns ``lens, layer, metric, value, unit`` (what
-            :func:`lensbook.evaluate.evaluate_lenses` returns); several rows per
+            :func:`lensbook.analysis.evaluate.evaluate_lenses` returns); several rows per
             (lens, layer, metric, unit) are averaged.
         metrics: Which metrics to draw, in order; all by default.
         units: Preferred units: each panel shows its metric in the first of these that
@@ -70,7 +70,7 @@ def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str =
 
     Args:
         curves: Columns ``model, lens, value`` and ``x`` (what
-            :func:`lensbook.compare.layer_curves` returns).
+            :func:`lensbook.analysis.compare.layer_curves` returns).
         unit: Unit of ``value``, for the y label.
         x: ``"depth"`` (fraction of the model's layers; 1 is the output) or ``"layer"``.
         metric: What ``value`` is, for the y label.
@@ -124,8 +124,8 @@ def plot_copy_curves(
     """One line per lens (and occurrence), layers on the x axis, one panel per case.
 
     Args:
-        summary: :func:`lensbook.copying.summarize` (columns ``lens, occurrence, layer``
-            and the statistics) or :func:`lensbook.copying.repetition_gain` (``lens,
+        summary: :func:`lensbook.analysis.copying.summarize` (columns ``lens, occurrence, layer``
+            and the statistics) or :func:`lensbook.analysis.copying.repetition_gain` (``lens,
             layer, gain``), optionally with a ``panel`` column.
         metric: ``"probability"``, ``"cross_entropy"``, ``"rank"`` (log scale),
             ``"top1"`` or ``"gain"``.
