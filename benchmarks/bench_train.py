@@ -38,10 +38,10 @@ import torch
 import transformers as tf
 
 from lensbook import LogitLens, load_lens, load_model
-from lensbook.corpus import load_corpus
-from lensbook.data import chunk_texts
-from lensbook.evaluate import evaluate_lenses, pivot
-from lensbook.models import EMBEDDED_MODELS
+from lensbook.analysis.evaluate import evaluate_lenses, pivot
+from lensbook.core.model import EMBEDDED_MODELS
+from lensbook.embedded.corpus import load_corpus
+from lensbook.training.data import chunk_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 REF_PYTHON = Path(os.environ.get("REF_VENV", ROOT / ".venv-ref")) / "bin" / "python"

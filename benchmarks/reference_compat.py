@@ -38,7 +38,7 @@ def _randomise(params) -> None:
 def make(root: Path) -> None:
     """Step 1: models, lensbook lenses in the reference layout, lensbook logits."""
     from lensbook import TunedLens, save_lens
-    from lensbook.trajectory import layer_logits
+    from lensbook.core.run import layer_logits
     from tests.tiny_models import make_model
 
     for arch in ARCHS:
@@ -78,7 +78,7 @@ def check(root: Path) -> int:
     from transformers import AutoModelForCausalLM
 
     from lensbook import load_lens
-    from lensbook.trajectory import layer_logits
+    from lensbook.core.run import layer_logits
 
     failures = 0
     for arch in ARCHS:

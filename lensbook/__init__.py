@@ -1,48 +1,88 @@
 """lensbook: see how a transformer builds its next-token prediction, layer by layer.
 
-The core (models, lenses, lens files) is imported eagerly; the other modules load
-on first use (``lensbook.plotting``, ``lensbook.widgets``, …), so ``import lensbook``
-stays light and ipywidgets is only imported by :mod:`lensbook.widgets`.
+The public API is flat and listed here, in one place: ``lensbook.TunedLens``,
+``lensbook.train_lens``, ``lensbook.evaluate_lenses``… The layers behind it are
+subpackages (see ``ARCHITECTURE.md``): :mod:`lensbook.core` (model, head, lenses, lens
+files, running lenses over prompts), :mod:`lensbook.training`, :mod:`lensbook.analysis`,
+:mod:`lensbook.embedded` (the shipped models), :mod:`lensbook.plotting`,
+:mod:`lensbook.widgets` and :mod:`lensbook.cli`.
+
+The core is imported eagerly; everything else loads on first use, so ``import
+lensbook`` stays light and ipywidgets is only imported by :mod:`lensbook.widgets`.
 """
 
 import importlib
 
-from lensbook.artifacts import LensFileError, load_lens, load_published, save_lens
-from lensbook.lenses import LogitLens, TunedLens, TunedLensConfig
-from lensbook.models import DEFAULT_MODEL, UnsupportedModelError, find_parts, load_model
-from lensbook.unembed import Unembed
-
-SUBMODULES = (
-    "anomaly", "compare", "copying", "corpus", "data", "drift", "evaluate", "featurize",
-    "injection", "metrics", "plotting", "profiles", "sources", "statistics", "tables", "tokens",
-    "train", "train_config", "trajectory", "transfer", "widgets",
+from lensbook.core.files import LensFileError, load_lens, load_published, save_lens
+from lensbook.core.head import Unembed
+from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class, register_lens
+from lensbook.core.model import (
+    DEFAULT_MODEL,
+    ReadPoint,
+    context_length,
+    hidden_states,
+    load_model,
 )
+from lensbook.core.parts import UnsupportedModelError, find_parts
+from lensbook.core.run import layer_logits, trajectories_by_lens, trajectories_from_ids, trajectory
+from lensbook.core.trajectory import Trajectory
+from lensbook.core.tuned import TunedLens, TunedLensConfig
 
-# Names re-exported from the lazily loaded modules: ``lensbook.train_lens`` etc.
+SUBMODULES = ("analysis", "cli", "core", "embedded", "plotting", "profiles", "training",
+              "widgets")
+
+# Public names of the lazily loaded layers: name -> module.
 LAZY_NAMES = {
-    "TrainConfig": "train_config",
-    "train_lens": "train",
-    "evaluate_lenses": "evaluate",
-    "transfer_matrix": "transfer",
-    "load_chunks": "sources",
-    "load_texts": "sources",
-    "Trajectory": "trajectory",
-    "trajectories_by_lens": "trajectory",
+    **dict.fromkeys(("TrainConfig",), "training.config"),
+    **dict.fromkeys(("train_lens", "NonFiniteLossError", "InsufficientDataError"),
+                    "training.loop"),
+    **dict.fromkeys(("TrainHistory",), "training.history"),
+    **dict.fromkeys(("TokenChunks", "chunk_texts"), "training.data"),
+    **dict.fromkeys(("load_chunks", "load_texts"), "training.sources"),
+    **dict.fromkeys(("evaluate_lenses", "pivot", "save_metrics"), "analysis.evaluate"),
+    **dict.fromkeys(("transfer_matrix", "transfer_grid"), "analysis.transfer"),
+    **dict.fromkeys(("STATISTICS", "Statistic", "get_statistic", "copy_rate",
+                     "prediction_depth", "top_k", "top_tokens"), "analysis.statistic"),
+    **dict.fromkeys(("layer_table",), "analysis.tables"),
+    **dict.fromkeys(("depth_table", "most_frequent"), "analysis.depth"),
+    **dict.fromkeys(("layer_covariances", "covariance_similarity"), "analysis.drift"),
+    **dict.fromkeys(("compare_models", "evaluate_model", "layer_curves", "depth_summary"),
+                    "analysis.compare"),
+    **dict.fromkeys(("Repeats", "random_repeats", "text_repeats"), "analysis.repeats"),
+    **dict.fromkeys(("copy_table", "summarize", "copy_layers", "repetition_gain"),
+                    "analysis.copying"),
+    **dict.fromkeys(("prompt_features",), "analysis.features"),
+    **dict.fromkeys(("detection_table",), "analysis.detectors"),
+    **dict.fromkeys(("make_prompts",), "analysis.injection"),
+    **dict.fromkeys(("select_profile",), "profiles"),
+    **dict.fromkeys(("explorer", "top_k_explorer"), "widgets"),
 }
 
 __all__ = [
     "DEFAULT_MODEL",
+    "LENS_TYPES",
+    "Lens",
     "LensFileError",
     "LogitLens",
+    "ReadPoint",
+    "Trajectory",
     "TunedLens",
     "TunedLensConfig",
     "Unembed",
     "UnsupportedModelError",
+    "context_length",
     "find_parts",
+    "hidden_states",
+    "layer_logits",
+    "lens_class",
     "load_lens",
     "load_model",
     "load_published",
+    "register_lens",
     "save_lens",
+    "trajectories_by_lens",
+    "trajectories_from_ids",
+    "trajectory",
     *SUBMODULES,
     *LAZY_NAMES,
 ]
@@ -50,7 +90,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """Import submodules on first access: ``lensbook.plotting`` works without an import."""
+    """Import layers on first access: ``lensbook.plotting``, ``lensbook.train_lens``, …."""
     if name in SUBMODULES:
         return importlib.import_module(f"lensbook.{name}")
     if name in LAZY_NAMES:

@@ -20,42 +20,44 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
-from lensbook import distributed
-from lensbook.artifacts import load_lens, save_lens
-from lensbook.evaluate import evaluate_lenses, pivot, save_metrics
-from lensbook.lenses import LogitLens, TunedLens
-from lensbook.models import DEFAULT_MODEL, load_model
-from lensbook.sources import load_chunks
-from lensbook.train import train_lens
-from lensbook.train_config import DTYPES, OPTIMIZERS, PRESETS, TrainConfig
-from lensbook.transfer import transfer_matrix
+from lensbook.analysis.evaluate import evaluate_lenses, pivot, save_metrics
+from lensbook.analysis.transfer import transfer_matrix
+from lensbook.core.files import load_lens, save_lens
+from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class
+from lensbook.core.model import DEFAULT_MODEL, load_model
+from lensbook.core.tuned import LENS_TYPE
+from lensbook.training import distributed
+from lensbook.training.config import PRESETS, TrainConfig, field_help
+from lensbook.training.loop import train_lens
+from lensbook.training.sources import load_chunks
 
-CHOICES = {"optimizer": OPTIMIZERS, "dtype": DTYPES}
-# (option, type, help) for every TrainConfig field; defaults come from --preset.
-TRAIN_OPTIONS = [
-    ("steps", int, "optimiser updates (paper: 250)"),
-    ("tokens-per-step", int, "tokens per update over all processes (paper: 262144)"),
-    ("seq-len", int, "tokens per chunk (paper: 2048)"),
-    ("batch-size", int, "chunks per forward pass per process; the rest is accumulation"),
-    ("optimizer", str, f"one of {', '.join(OPTIMIZERS)} (paper: sgd, Nesterov)"),
-    ("lr", float, "effective learning rate (default 1.0 for SGD, torch gets lr*(1-momentum);"
-                  " 1e-3 for Adam/AdamW)"),
-    ("momentum", float, "SGD momentum or Adam beta1 (paper: 0.9)"),
-    ("weight-decay", float, "weight decay (paper: 1e-3)"),
-    ("warmup-steps", int, "linear warm-up steps (default 0 for SGD, min(1000, steps/5) for Adam)"),
-    ("clip-grad-norm", float, "global gradient-norm clip; 0 disables it (paper: 1.0)"),
-    ("chunk-mb", float, "MiB of fp32 full-vocabulary logits held at once (default: 8 on "
-                          "the CPU, cache-sized; 1024 on a GPU)"),
-    ("dtype", str, f"unembedding matmul dtype, one of {', '.join(DTYPES)} (auto: bf16 on CUDA)"),
-    ("seed", int, "seed of the chunk order (default 0)"),
-    ("checkpoint-dir", str, "checkpoint folder (default: OUTPUT/checkpoints)"),
-    ("checkpoint-every", int, "save a checkpoint every N steps (default: only after the last)"),
-    ("num-threads", int, "CPU threads for torch (default: all cores)"),
-]
+# What a TrainConfig field means on the command line, where that differs from the field.
+CLI_NOTES = {"clip_grad_norm": "On the command line, 0 disables it.",
+             "checkpoint_dir": "Default on the command line: OUTPUT/checkpoints."}
+TYPES = {"int": int, "float": float, "str": str}
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`TrainConfig` field, its help from the field's docstring.
+
+    Defaults are ``None``: the ``--preset`` supplies the values not given.
+    """
+    helps = field_help()
+    for f in fields(TrainConfig):
+        option = "--" + f.name.replace("_", "-")
+        text = " ".join(filter(None, [helps[f.name], CLI_NOTES.get(f.name)])).replace("%", "%%")
+        kind = str(f.type).split("|")[0].strip()
+        if kind == "bool":
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=None,
+                                help=text)
+        else:
+            parser.add_argument(option, type=TYPES[kind], default=None, help=text,
+                                choices=f.metadata.get("choices"))
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -95,13 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(train, "train")
     train.add_argument("--preset", default="paper", choices=sorted(PRESETS),
                        help="starting values of the options below (default paper)")
-    for name, kind, text in TRAIN_OPTIONS:
-        train.add_argument(f"--{name}", type=kind, default=None, help=text,
-                           choices=CHOICES.get(name))
-    train.add_argument("--resume", action="store_true",
-                       help="continue from CHECKPOINT_DIR/last.pt if it exists")
-    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                       help="show a progress bar with the per-layer loss")
+    _add_config_options(train)
+    trainable = sorted(t for t, cls in LENS_TYPES.items() if cls.config_class is not None)
+    train.add_argument("--lens-type", default=LENS_TYPE, choices=trainable,
+                       help=f"registered lens type to train (default {LENS_TYPE})")
     train.add_argument("--bias-only", action="store_true", help="train only the biases b_l")
     train.add_argument("--output", "-o", required=True, help="folder for the lens and records")
     train.add_argument("--eval-split", default="test", help="held-out split (default test)")
@@ -125,16 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    overrides = {}
-    for name, _, _ in TRAIN_OPTIONS:
-        value = getattr(args, name.replace("-", "_"))
-        if value is not None:
-            overrides[name.replace("-", "_")] = value
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if getattr(args, f.name) is not None}
     if overrides.get("clip_grad_norm") == 0:
         overrides["clip_grad_norm"] = None
     overrides.setdefault("checkpoint_dir", str(Path(args.output) / "checkpoints"))
-    return TrainConfig.preset(args.preset, resume=args.resume, progress=args.progress,
-                              **overrides)
+    return TrainConfig.preset(args.preset, **overrides)
 
 
 def _load(args: argparse.Namespace, rank: distributed.Rank):
@@ -159,7 +154,8 @@ def run_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(config.num_threads)
     model, tokenizer = _load(args, rank)
     data = _chunks(args, tokenizer, config.seq_len, args.split, config.tokens_needed)
-    lens = TunedLens.from_model(model, bias_only=args.bias_only)
+    options = {"bias_only": True} if args.bias_only else {}
+    lens = lens_class(args.lens_type).from_model(model, **options)
     lens, history = train_lens(model, data, config, lens)
     if not rank.primary:
         return 0
@@ -170,12 +166,13 @@ def run_train(args: argparse.Namespace) -> int:
                                     "subset": args.subset}
     save_lens(lens, out)
     record = {"config": config.to_dict(), "argv": sys.argv, "model": args.model,
-              "data": lens.config.training["data"], "bias_only": args.bias_only}
+              "data": lens.config.training["data"], "bias_only": args.bias_only,
+              "lens_type": lens.lens_type}
     (out / "train_config.json").write_text(json.dumps(record, indent=2) + "\n")
     history.to_frame().to_csv(out / "history.csv", index=False)
     if args.eval_tokens:
         held_out = _chunks(args, tokenizer, config.seq_len, args.eval_split, args.eval_tokens)
-        lenses = {"logit": LogitLens.from_model(model), lens.label.split()[0]: lens}
+        lenses = {each.label: each for each in (LogitLens.from_model(model), lens)}
         frame = evaluate_lenses(model, lenses, held_out, batch_size=config.batch_size,
                                 chunk_mb=config.chunk_mb or 256.0)
         save_metrics(frame, out / "metrics")
@@ -189,26 +186,23 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
     model, tokenizer = _load(args, distributed.Rank())
-    lenses = {"logit": LogitLens.from_model(model)}
-    if args.lens:
-        lenses["tuned"] = load_lens(args.lens, model)
-    if args.bias_only_lens:
-        lenses["bias-only"] = load_lens(args.bias_only_lens, model)
-    seq_len = args.seq_len or _trained_seq_len(lenses.get("tuned")) or 2048
+    loaded = [load_lens(folder, model) for folder in (args.lens, args.bias_only_lens) if folder]
+    lenses = {each.label: each for each in (LogitLens.from_model(model), *loaded)}
+    seq_len = args.seq_len or next(filter(None, map(_trained_seq_len, loaded)), None) or 2048
     data = _chunks(args, tokenizer, seq_len, args.split, args.max_tokens)
     out = Path(args.output)
     frame = evaluate_lenses(model, lenses, data, batch_size=args.batch_size,
                             chunk_mb=args.chunk_mb, progress=True)
     save_metrics(frame, out / "metrics")
     print(pivot(frame, "kl").to_string(float_format="%.4f"))
-    if args.transfer and "tuned" in lenses:
-        save_metrics(transfer_matrix(model, lenses["tuned"], data, batch_size=args.batch_size,
+    if args.transfer and args.lens:
+        save_metrics(transfer_matrix(model, loaded[0], data, batch_size=args.batch_size,
                                      chunk_mb=args.chunk_mb), out / "transfer")
     print(f"metrics written to {out}")
     return 0
 
 
-def _trained_seq_len(lens: TunedLens | None) -> int | None:
+def _trained_seq_len(lens: Lens) -> int | None:
     training = getattr(getattr(lens, "config", None), "training", None) or {}
     return training.get("config", {}).get("seq_len")
 

@@ -25,10 +25,11 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 from transformers import PreTrainedModel
 
-from lensbook.lenses import LogitLens
+from lensbook.analysis.statistic import STATISTICS
+from lensbook.core.lens import LogitLens
+from lensbook.core.run import trajectory
+from lensbook.core.trajectory import Trajectory
 from lensbook.plotting import plot_top_k, plot_trajectory
-from lensbook.statistics import STATISTICS
-from lensbook.trajectory import Trajectory, trajectory
 
 DEFAULT_PROMPT = "The for statement is used to iterate over the items of a list"
 DPI = 90  # sharp enough on screen, and fast: rendering is most of an update's time
@@ -61,6 +62,11 @@ class PromptRunner:
                                    continuous_update=False)  # recompute on Enter, not per key
         self.lens = widgets.Dropdown(options=list(self.lenses), description="lens")
         self._cache: tuple[tuple[str, str], Trajectory] | None = None
+
+    @property
+    def num_points(self) -> int:
+        """Rows before the output: the most read points of any of the lenses."""
+        return max(lens.num_points for lens in self.lenses.values())
 
     def current(self) -> tuple[Trajectory, bool]:
         """The trajectory of the current prompt and lens, and whether it is new.
@@ -137,7 +143,8 @@ class TrajectoryExplorer(_Explorer):
         tokenizer: Its tokenizer.
         lenses: Named lenses for the lens selector; by default the logit lens alone.
         prompt: The first prompt.
-        statistic: The first colour statistic (a key of ``lensbook.statistics.STATISTICS``).
+        statistic: The first colour statistic (a key of
+            ``lensbook.analysis.statistic.STATISTICS``).
     """
 
     def __init__(self, model: PreTrainedModel, tokenizer, lenses: Mapping | None = None,
@@ -147,8 +154,7 @@ class TrajectoryExplorer(_Explorer):
         self.statistic = widgets.Dropdown(
             options=[(s.label, s.name) for s in STATISTICS.values()], value=statistic,
             description="colour")
-        num_layers = model.config.get_text_config().num_hidden_layers
-        self.stride = widgets.IntSlider(value=1, min=1, max=max(num_layers, 1),
+        self.stride = widgets.IntSlider(value=1, min=1, max=max(runner.num_points, 1),
                                         description="layer stride")
         self.positions = widgets.IntRangeSlider(value=(0, 1), min=0, max=1,
                                                 description="tokens", layout=WIDE)
@@ -188,8 +194,8 @@ class TopKExplorer(_Explorer):
         super().__init__()
         runner = PromptRunner(model, tokenizer, lenses, prompt)
         self.k = k
-        num_layers = model.config.get_text_config().num_hidden_layers
-        self.layer = widgets.IntSlider(value=num_layers, min=0, max=num_layers,
+        rows = runner.num_points
+        self.layer = widgets.IntSlider(value=rows, min=0, max=rows,
                                        description="layer")
         self.position = widgets.Dropdown(options=[("0", 0)], value=0, description="position")
         self._setup(runner, [self.layer, self.position], self._bars, self._fit_positions)

@@ -19,8 +19,8 @@ import argparse
 from pathlib import Path
 
 import lensbook
+from lensbook.core.run import trajectories_by_lens
 from lensbook.plotting import plot_lens_comparison, plot_prediction_depth, save_figure
-from lensbook.trajectory import trajectories_by_lens
 
 PROMPTS = [
     "The for statement is used to iterate over the items of a list",

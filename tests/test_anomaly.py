@@ -7,8 +7,8 @@ import torch
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score
 
-from lensbook import LogitLens, TunedLens
-from lensbook.anomaly import (
+from lensbook import LogitLens, TunedLens, trajectories_by_lens
+from lensbook.analysis.detectors import (
     BASELINE,
     DETECTORS,
     _mann_whitney_auroc,
@@ -18,10 +18,9 @@ from lensbook.anomaly import (
     format_table,
     make_detector,
 )
-from lensbook.featurize import lens_features, output_features, prompt_features
+from lensbook.analysis.features import lens_features, output_features, prompt_features
+from lensbook.analysis.statistic import STATISTICS
 from lensbook.plotting import plot_detection
-from lensbook.statistics import STATISTICS
-from lensbook.trajectory import trajectories_by_lens
 from tests.tiny_tokenizer import make_tokenizer
 
 PROMPTS = ["The cat sat on the mat", "The dog ran", "a cat sat on the mat\n the dog ran on",

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from lensbook import LogitLens, TunedLens, load_lens, save_lens
-from lensbook.models import UnsupportedModelError, find_parts
-from lensbook.trajectory import layer_logits
+from lensbook import LogitLens, TunedLens, layer_logits, load_lens, save_lens
+from lensbook.core.parts import UnsupportedModelError, find_parts
 from tests.tiny_models import CONFIGS, make_model, sample_ids
 
 ATOL = 1e-5
@@ -63,8 +62,8 @@ def test_save_load_round_trip_is_exact(tiny_model, tmp_path, fmt, device):
             p.normal_(0, 0.05)
     save_lens(lens, tmp_path, formats=(fmt,))
     loaded = load_lens(tmp_path, tiny_model)
-    for key, value in lens.translator_state().items():
-        assert torch.equal(loaded.translator_state()[key], value), key
+    for key, value in lens.state().items():
+        assert torch.equal(loaded.state()[key], value), key
     ids = sample_ids().to(device)
     torch.testing.assert_close(
         layer_logits(tiny_model, loaded, ids), layer_logits(tiny_model, lens, ids), atol=0, rtol=0

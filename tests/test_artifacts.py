@@ -9,9 +9,9 @@ import warnings
 import pytest
 import torch
 
-import lensbook.artifacts as artifacts
+import lensbook.core.files as artifacts
 from lensbook import LensFileError, TunedLens, load_lens, load_published, save_lens
-from lensbook.unembed import Unembed
+from lensbook.core.head import Unembed
 from tests.tiny_models import make_model
 
 
@@ -38,7 +38,7 @@ def test_bias_false_works(gpt2, tmp_path):
     lens = TunedLens.from_model(gpt2, bias=False)
     save_lens(lens, tmp_path)
     loaded = load_lens(tmp_path, gpt2)
-    assert set(loaded.translator_state()) == {"0.weight", "1.weight", "2.weight"}
+    assert set(loaded.state()) == {"0.weight", "1.weight", "2.weight"}
     assert json.loads((tmp_path / "config.json").read_text())["bias"] is False
 
 

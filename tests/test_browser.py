@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from lensbook.models import EMBEDDED_MODELS
+from lensbook.embedded.families import EMBEDDED_MODELS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lensbook import TunedLens, compare, load_published, plotting, save_lens
-from lensbook.lenses import LogitLens
+from lensbook import LogitLens, TunedLens, load_published, plotting, save_lens
+from lensbook.analysis import compare
 from tests.tiny_models import make_model
 from tests.tiny_tokenizer import make_tokenizer
 

@@ -4,21 +4,17 @@ import pandas as pd
 import pytest
 import torch
 
-from lensbook import LogitLens, TunedLens
-from lensbook.copying import (
-    Repeats,
+from lensbook import LogitLens, Trajectory, TunedLens
+from lensbook.analysis.copying import (
     copy_layer,
     copy_layers,
     copy_statistics,
     copy_table,
-    random_repeats,
-    repeat_block,
     repetition_gain,
     summarize,
-    text_repeats,
 )
+from lensbook.analysis.repeats import Repeats, random_repeats, repeat_block, text_repeats
 from lensbook.plotting import plot_copy_curves
-from lensbook.trajectory import Trajectory
 from tests.tiny_models import VOCAB
 from tests.tiny_tokenizer import make_tokenizer
 

@@ -4,7 +4,7 @@ import ast
 
 import pytest
 
-from lensbook import corpus
+from lensbook.embedded import corpus
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,6 @@ def test_deterministic():
     first = corpus._all_documents()
     corpus._all_documents.cache_clear()
     assert corpus._all_documents() == first
-    assert corpus.split_of("json") == corpus.split_of("json")
 
 
 def test_max_chars_keeps_whole_documents_in_order(train):

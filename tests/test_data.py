@@ -6,7 +6,7 @@ import datasets
 import pytest
 import torch
 
-from lensbook.data import TokenChunks, chunk_texts
+from lensbook.training.data import TokenChunks, chunk_texts
 
 
 class ByteTokenizer:
@@ -48,7 +48,7 @@ def test_dataset_with_named_column_and_max_tokens():
 
 
 def test_real_tokenizer_batches_match_single_calls(tmp_path):
-    from lensbook.pretrain import train_tokenizer
+    from lensbook.embedded.tokenizer import train_tokenizer
 
     texts = ["The quick brown fox.", "def f(x):\n    return x", "Ünïcode ✓"] * 20
     tok = train_tokenizer(texts, vocab_size=300)

@@ -7,9 +7,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from lensbook import distributed
-from lensbook.train import train_lens
-from lensbook.train_config import TrainConfig
+from lensbook.training import distributed
+from lensbook.training.config import TrainConfig
+from lensbook.training.loop import train_lens
 from tests.tiny_models import VOCAB, make_model
 
 SEQ = 16

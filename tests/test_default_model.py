@@ -3,19 +3,20 @@
 import csv
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lensbook import build_default, corpus
-from lensbook.data import chunk_texts
-from lensbook.model_card import render_card
-from lensbook.models import EMBEDDED_MODELS, load_model
-from lensbook.pretrain import make_model, mean_loss
+from lensbook import load_model
+from lensbook.embedded import build as build_default
+from lensbook.embedded import corpus
+from lensbook.embedded.card import render_card
+from lensbook.embedded.families import EMBEDDED_MODELS
+from lensbook.embedded.pretrain import make_model, mean_loss
+from lensbook.training.data import chunk_texts
 
-SHIPPED = Path(build_default.__file__).parent / "assets" / "lensbook-tiny"
+SHIPPED = EMBEDDED_MODELS["lensbook-tiny"]
 # Fixed held-out subset for the acceptance check: the test split's documents, in
 # order, up to 450k characters. With Python 3.11 that is the whole split (443,596
 # characters, 125,696 tokens in chunks), the same text the card reports on.

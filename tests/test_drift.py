@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lensbook.drift import covariance_similarity, layer_covariances
+from lensbook import hidden_states
+from lensbook.analysis.drift import covariance_similarity, layer_covariances
 from lensbook.plotting import plot_layer_similarity
-from lensbook.train import hidden_states
 from tests.tiny_models import make_model, sample_ids
 
 

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from lensbook.data import TokenChunks
-from lensbook.evaluate import evaluate_lenses, pivot, save_metrics
-from lensbook.lenses import LogitLens, TunedLens
-from lensbook.transfer import transfer_matrix
+from lensbook import LogitLens, TunedLens
+from lensbook.analysis.evaluate import evaluate_lenses, pivot, save_metrics
+from lensbook.analysis.transfer import transfer_matrix
+from lensbook.training.data import TokenChunks
 from tests.tiny_models import VOCAB, make_model
 
 FACTOR_TOKENS, FACTOR_BYTES = 300, 1000
@@ -45,7 +45,7 @@ def expected_metrics(model, lens, ids, layer):
     top1 = (q.argmax(-1) == p.argmax(-1)).float().mean()
     pm, qm = p.mean((0, 1)), q.mean((0, 1))
     bias = (pm * (pm.log() - qm.log())).sum()
-    return {"kl": kl, "ce": ce, "entropy": entropy, "top1": top1, "bias": bias}
+    return {"kl": kl, "ce": ce, "entropy": entropy, "top1_agreement": top1, "bias": bias}
 
 
 def value(frame, lens, layer, metric, unit):
@@ -65,7 +65,7 @@ def test_metrics_equal_an_independent_computation(setup, chunk_mb):
         for layer in range(3):
             want = expected_metrics(model, lens, chunks.input_ids, layer)
             for metric, unit in [("kl", "nats/token"), ("ce", "nats/token"),
-                                 ("entropy", "nats/token"), ("top1", "fraction"),
+                                 ("entropy", "nats/token"), ("top1_agreement", "fraction"),
                                  ("bias", "nats")]:
                 got = value(frame, name, layer, metric, unit)
                 assert got == pytest.approx(want[metric].item(), rel=1e-4, abs=1e-6)

@@ -3,8 +3,8 @@
 import pytest
 from transformers import AutoTokenizer
 
-from lensbook.injection import INJECTIONS, NEUTRAL, TASKS, Task, get_task, make_prompts
-from lensbook.models import EMBEDDED_MODELS
+from lensbook.analysis.injection import INJECTIONS, NEUTRAL, TASKS, Task, get_task, make_prompts
+from lensbook.embedded.families import EMBEDDED_MODELS
 
 FEATURE_WINDOW = 4  # the notebook's POSITIONS: features must come from the query alone
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lensbook import metrics
+from lensbook.analysis import metrics
 
 torch.manual_seed(0)
 P = torch.randn(5, 11).log_softmax(-1)
@@ -68,8 +68,5 @@ def test_cross_entropy_picks_the_target_and_ignores_padding():
     assert metrics.target_rank(P, targets)[2].item() == 0
 
 
-def test_max_probability_and_bits_per_byte_factor():
+def test_max_probability():
     torch.testing.assert_close(metrics.max_probability(P), P.exp().max(-1).values)
-    assert metrics.bits_per_byte_factor(10, 40) == pytest.approx(10 / 40 / math.log(2))
-    with pytest.raises(ValueError):
-        metrics.bits_per_byte_factor(1, 0)

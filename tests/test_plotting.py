@@ -11,7 +11,9 @@ import torch
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize, to_rgba
 
-from lensbook import LogitLens, TunedLens
+from lensbook import LogitLens, Trajectory, TunedLens, trajectory
+from lensbook.analysis import statistic
+from lensbook.analysis.statistic import STATISTICS
 from lensbook.plotting import (
     heatmap_data,
     plot_layer_metrics,
@@ -23,8 +25,6 @@ from lensbook.plotting import (
     save_figure,
     strided_layers,
 )
-from lensbook.statistics import STATISTICS
-from lensbook.trajectory import Trajectory, trajectory
 from tests.tiny_tokenizer import make_tokenizer
 
 PROMPT = "The cat sat on the mat\n é $x"
@@ -73,7 +73,7 @@ def test_strided_layers_keep_the_output():
 
 def test_cell_texts_are_the_top1_tokens(traj):
     ax = plot_trajectory(traj).axes[0]
-    top1 = traj.top1()
+    top1 = statistic.top_tokens(traj)
     expected = {(layer, pos): traj.label(int(top1[layer, pos]), 7)
                 for layer in range(4) for pos in range(len(traj))}
     assert cells(ax) == expected
@@ -97,7 +97,7 @@ def test_colour_bar_has_units(traj):
 
 def test_stars_where_top1_is_the_next_token(traj):
     ax = plot_trajectory(traj).axes[0]
-    top1 = traj.top1()
+    top1 = statistic.top_tokens(traj)
     assert stars(ax) == {(r, c) for r in range(4) for c in range(len(traj))
                          if top1[r, c] == traj.targets[c]}
     # Make the output row right everywhere but the last position: stars follow.
@@ -114,7 +114,7 @@ def test_stride_and_token_range(traj):
     assert list(cells(ax, "input").values()) == traj.input_labels(10)[2:5]
     data = heatmap_data(traj, "rank", 2, (2, 5))
     assert data.rows == [0, 2, 3] and data.positions == [2, 3, 4]
-    top1 = traj.top1()
+    top1 = statistic.top_tokens(traj)
     assert cells(ax) == {(i, j): traj.label(int(top1[r, p]), 7)
                          for i, r in enumerate([0, 2, 3]) for j, p in enumerate([2, 3, 4])}
     _, values = mesh_values(ax)
@@ -134,7 +134,7 @@ def test_lens_comparison_shares_one_scale(model, traj):
     (m1, v1), (m2, v2) = mesh_values(left), mesh_values(right)
     assert (m1.norm.vmin, m1.norm.vmax) == (m2.norm.vmin, m2.norm.vmax)
     assert m1.norm.vmax == pytest.approx(max(np.nanmax(v1), np.nanmax(v2)))
-    np.testing.assert_allclose(v2, tuned.kl_to_output().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(v2, statistic.kl_to_output(tuned).numpy(), rtol=1e-6)
     assert len(fig.axes) == 3 and fig.axes[2].get_ylabel() == "KL(output ‖ lens) (nats)"
 
 
@@ -142,7 +142,7 @@ def test_lens_comparison_shares_one_scale(model, traj):
 def test_top_k_bars(traj):
     fig = plot_top_k(traj, layer=1, position=2, k=6)
     ax = fig.axes[0]
-    probs, ids = traj.top_k(6)
+    probs, ids = statistic.top_k(traj, 6)
     np.testing.assert_allclose([b.get_width() for b in ax.patches], probs[1, 2].numpy())
     assert [t.get_text() for t in ax.get_yticklabels()] == [traj.label(int(i), 16)
                                                               for i in ids[1, 2]]
@@ -150,7 +150,8 @@ def test_top_k_bars(traj):
 
 
 def test_top_k_marks_the_target(traj):
-    top = int(traj.top_k(3)[1][0, 1, 1])  # make the second-best token at (0, 1) the target
+    # make the second-best token at (0, 1) the target
+    top = int(statistic.top_k(traj, 3)[1][0, 1, 1])
     targets = traj.targets.clone()
     targets[1] = top
     ax = plot_top_k(with_targets(traj, targets), 0, 1, k=3).axes[0]
@@ -163,7 +164,7 @@ def test_prediction_depth_text(traj):
     texts = [t for t in fig.axes[0].texts if t.get_gid() == "depth"]
     assert [t.get_text() for t in texts] == traj.input_labels()
     norm, cmap = Normalize(0, traj.num_layers), colormaps["viridis"]
-    for text, depth in zip(texts, traj.prediction_depth().tolist(), strict=True):
+    for text, depth in zip(texts, statistic.prediction_depth(traj).tolist(), strict=True):
         assert text.get_bbox_patch().get_facecolor() == pytest.approx(cmap(norm(depth)))
     assert fig.axes[-1].get_xlabel() == "prediction depth (layer)"
 
@@ -188,7 +189,7 @@ def test_layer_metric_curves():
 
 
 def test_curves_from_a_real_evaluation(model):
-    from lensbook.evaluate import evaluate_lenses
+    from lensbook.analysis.evaluate import evaluate_lenses
 
     chunks = torch.randint(1, 97, (4, 16), generator=torch.Generator().manual_seed(0))
     lenses = {"logit": LogitLens.from_model(model), "tuned": TunedLens.from_model(model)}
@@ -202,7 +203,7 @@ def test_curves_from_a_real_evaluation(model):
 
 
 def test_transfer_matrix_from_a_tidy_table(model):
-    from lensbook.transfer import transfer_matrix
+    from lensbook.analysis.transfer import transfer_matrix
 
     chunks = torch.randint(1, 97, (2, 16), generator=torch.Generator().manual_seed(0))
     frame = transfer_matrix(model, TunedLens.from_model(model), chunks)

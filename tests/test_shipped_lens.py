@@ -2,11 +2,11 @@
 
 import pytest
 
-from lensbook.artifacts import load_lens
-from lensbook.evaluate import evaluate_lenses, pivot
-from lensbook.lenses import LogitLens
-from lensbook.models import EMBEDDED_MODELS, load_model
-from lensbook.sources import load_chunks
+from lensbook import LogitLens, load_model
+from lensbook.analysis.evaluate import evaluate_lenses, pivot
+from lensbook.core.files import load_lens
+from lensbook.embedded.families import EMBEDDED_MODELS
+from lensbook.training.sources import load_chunks
 
 LENS = EMBEDDED_MODELS["lensbook-tiny"] / "lens"
 

@@ -5,7 +5,7 @@ import json
 import datasets
 import pytest
 
-from lensbook import sources
+from lensbook.training import sources
 
 
 class ByteTokenizer:

@@ -3,8 +3,10 @@
 import pytest
 import torch
 
-from lensbook.tables import copy_rate, layer_table
-from lensbook.trajectory import Trajectory
+from lensbook import Trajectory
+from lensbook.analysis import statistic
+from lensbook.analysis.statistic import copy_rate
+from lensbook.analysis.tables import layer_table
 
 
 def _traj(log_probs, ids):
@@ -30,7 +32,7 @@ def test_layer_table_is_tidy_and_averages_over_positions_and_prompts():
     assert list(table.columns) == ["lens", "layer", "metric", "value", "unit"]
     assert len(table) == 3 * 3
     entropy = table[table.metric == "entropy"].value.tolist()
-    expected = torch.stack([t.entropy().mean(1) for t in trajs]).mean(0).tolist()
+    expected = torch.stack([statistic.entropy(t).mean(1) for t in trajs]).mean(0).tolist()
     assert entropy == pytest.approx(expected)
     assert table[(table.metric == "kl") & (table.layer == 2)].value.item() == pytest.approx(0)
     assert set(table[table.metric == "copy_rate"].unit) == {"fraction"}
@@ -38,12 +40,12 @@ def test_layer_table_is_tidy_and_averages_over_positions_and_prompts():
 
 def test_unknown_metric_is_a_clear_error():
     traj = _traj(torch.zeros(2, 2, 3).log_softmax(-1), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="unknown metric 'bogus'"):
+    with pytest.raises(ValueError, match="unknown statistic 'bogus'"):
         layer_table({"x": [traj]}, ["bogus"])
 
 
 def test_depth_table_groups_positions_by_predicted_token():
-    from lensbook.tables import depth_table, most_frequent
+    from lensbook.analysis.depth import depth_table, most_frequent
 
     ids = torch.tensor([0, 1, 2])
     logp = torch.full((3, 3, 4), -10.0)

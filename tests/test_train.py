@@ -6,18 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from lensbook.checkpoint import load_checkpoint
-from lensbook.lenses import TunedLens
-from lensbook.objective import KLObjective, default_chunk_mb, plan_blocks
-from lensbook.train import (
+from lensbook import TunedLens, hidden_states
+from lensbook.training.checkpoint import load_checkpoint
+from lensbook.training.config import TrainConfig
+from lensbook.training.loop import (
     InsufficientDataError,
     NonFiniteLossError,
-    build_optimizer,
-    hidden_states,
-    lr_factor,
     train_lens,
 )
-from lensbook.train_config import TrainConfig
+from lensbook.training.objective import KLObjective, default_chunk_mb, plan_blocks
+from lensbook.training.optim import build_optimizer, lr_factor
 from tests.tiny_models import VOCAB, make_model, sample_ids
 
 SEQ = 16

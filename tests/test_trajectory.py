@@ -6,17 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from lensbook import LogitLens, TunedLens
-from lensbook.statistics import STATISTICS, get_statistic, js_divergence, total_variation
-from lensbook.tokens import readable_token, token_text, vocabulary
-from lensbook.trajectory import (
+from lensbook import (
+    LogitLens,
     Trajectory,
+    TunedLens,
     context_length,
-    from_ids,
     layer_logits,
     trajectories_by_lens,
+    trajectories_from_ids,
     trajectory,
 )
+from lensbook.analysis import statistic
+from lensbook.analysis.metrics import js_divergence, total_variation
+from lensbook.analysis.statistic import STATISTICS, get_statistic
+from lensbook.core.tokens import readable_token, token_text, vocabulary
 from tests.tiny_models import VOCAB, make_model
 from tests.tiny_tokenizer import make_tokenizer
 
@@ -82,8 +85,8 @@ def test_batch_equals_one_by_one(setup):
 def test_one_token_prompt(setup):
     one = trajectory(*setup, "The", prepend_bos=False)
     assert one.log_probs.shape == (4, 1, VOCAB)
-    assert torch.isnan(one.cross_entropy()).all() and (one.rank() == 0).all()
-    assert one.prediction_depth().shape == (1,)
+    assert torch.isnan(statistic.cross_entropy(one)).all() and (statistic.rank(one) == 0).all()
+    assert statistic.prediction_depth(one).shape == (1,)
 
 
 @pytest.mark.parametrize("prompts", ["", [PROMPT, ""], []])
@@ -113,10 +116,10 @@ def test_several_lenses_one_pass(setup):
 
 def test_ids_without_tokenizer(setup):
     model, _, lens = setup
-    (traj,) = from_ids(model, {"": lens}, [[5, 6, 7]])[""]
+    (traj,) = trajectories_from_ids(model, {"": lens}, [[5, 6, 7]])[""]
     assert traj.tokens == ["#5", "#6", "#7"] and traj.label(9) == "#9"
     with pytest.raises(ValueError, match="no tokens"):
-        from_ids(model, {"": lens}, [[5], []])
+        trajectories_from_ids(model, {"": lens}, [[5], []])
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma2", "gpt_neox"])
@@ -133,32 +136,32 @@ def test_statistics_match_definitions(traj):
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.nansum(p * np.log(p), -1)
     kl = (p[-1] * (np.log(p[-1]) - np.log(p))).sum(-1)
-    assert np.allclose(traj.entropy(), entropy, atol=1e-4)
-    assert np.allclose(traj.kl_to_output(), kl, atol=1e-4)
-    assert np.allclose(traj.kl_to_output()[-1], 0, atol=1e-6)  # KL(p, p) = 0
-    assert np.allclose(traj.max_probability(), p.max(-1), atol=1e-6)
+    assert np.allclose(statistic.entropy(traj), entropy, atol=1e-4)
+    assert np.allclose(statistic.kl_to_output(traj), kl, atol=1e-4)
+    assert np.allclose(statistic.kl_to_output(traj)[-1], 0, atol=1e-6)  # KL(p, p) = 0
+    assert np.allclose(statistic.max_probability(traj), p.max(-1), atol=1e-6)
     for layer in range(4):
         for pos in range(len(traj) - 1):
             q = p[layer, pos]
             target = targets[pos]
-            assert traj.cross_entropy()[layer, pos] == pytest.approx(-math.log(q[target]),
+            assert statistic.cross_entropy(traj)[layer, pos] == pytest.approx(-math.log(q[target]),
                                                                      abs=1e-4)
             order = np.argsort(-q, kind="stable")
-            assert traj.rank()[layer, pos] == int(np.nonzero(order == target)[0][0]) + 1
-    assert math.isnan(traj.cross_entropy()[0, -1]) and traj.rank()[0, -1] == 0
+            assert statistic.rank(traj)[layer, pos] == int(np.nonzero(order == target)[0][0]) + 1
+    assert math.isnan(statistic.cross_entropy(traj)[0, -1]) and statistic.rank(traj)[0, -1] == 0
 
 
 def test_rank_is_one_for_the_argmax(traj):
-    argmax_traj = Trajectory(traj.log_probs, traj.input_ids, traj.top1()[-1], traj.tokens,
-                             traj.vocab, "x")
-    assert (argmax_traj.rank()[-1] == 1).all()
+    argmax = statistic.top_tokens(traj)[-1]
+    argmax_traj = Trajectory(traj.log_probs, traj.input_ids, argmax, traj.tokens, traj.vocab, "x")
+    assert (statistic.rank(argmax_traj)[-1] == 1).all()
 
 
 def test_top_k(traj):
-    probs, ids = traj.top_k(5)
+    probs, ids = statistic.top_k(traj, 5)
     assert probs.shape == ids.shape == (4, 7, 5)
     assert (probs[..., :-1] >= probs[..., 1:]).all()
-    assert torch.equal(ids[..., 0], traj.top1())
+    assert torch.equal(ids[..., 0], statistic.top_tokens(traj))
     assert torch.allclose(probs, traj.log_probs.exp().gather(-1, ids))
 
 
@@ -166,7 +169,8 @@ def test_statistic_registry(traj):
     assert STATISTICS["entropy"].label == "entropy (nats)"
     assert STATISTICS["rank"].log_scale
     rank = get_statistic("rank").values(traj)
-    assert torch.isnan(rank[:, -1]).all() and torch.equal(rank[:, :-1], traj.rank()[:, :-1].float())
+    assert torch.isnan(rank[:, -1]).all()
+    assert torch.equal(rank[:, :-1], statistic.rank(traj)[:, :-1].float())
     with pytest.raises(ValueError, match="unknown statistic"):
         get_statistic("perplexity")
 
@@ -175,19 +179,19 @@ def test_js_and_tv_between_lenses(setup):
     model, tokenizer, lens = setup
     logit = trajectory(model, tokenizer, lens, PROMPT)
     tuned = trajectory(model, tokenizer, perturbed_tuned_lens(model), PROMPT)
-    js = js_divergence(logit, tuned)
-    assert torch.allclose(js, js_divergence(tuned, logit), atol=1e-6)  # symmetric
+    js = js_divergence(logit.log_probs, tuned.log_probs)
+    assert torch.allclose(js, js_divergence(tuned.log_probs, logit.log_probs), atol=1e-6)
     assert (js >= -1e-6).all() and (js <= math.log(2) + 1e-6).all()
     assert js[:-1].max() > 1e-3 and torch.allclose(js[-1], torch.zeros(7), atol=1e-6)
     p, q = logit.log_probs.exp(), tuned.log_probs.exp()
-    assert torch.allclose(total_variation(logit, tuned), 0.5 * (p - q).abs().sum(-1), atol=1e-6)
+    tv = total_variation(logit.log_probs, tuned.log_probs)
+    assert torch.allclose(tv, 0.5 * (p - q).abs().sum(-1), atol=1e-6)
     m = 0.5 * (p + q)
     js_direct = 0.5 * (p * (p / m).log()).sum(-1) + 0.5 * (q * (q / m).log()).sum(-1)
     assert torch.allclose(js, js_direct, atol=1e-5)
     zero = trajectory(model, tokenizer, TunedLens.from_model(model), PROMPT)
-    assert torch.allclose(js_divergence(logit, zero), torch.zeros(4, 7), atol=1e-6)
-    with pytest.raises(ValueError, match="same tokens"):
-        js_divergence(logit, trajectory(model, tokenizer, lens, "a"))
+    assert torch.allclose(js_divergence(logit.log_probs, zero.log_probs), torch.zeros(4, 7),
+                          atol=1e-6)
 
 
 def _hand_made(top1_rows):
@@ -203,12 +207,12 @@ def test_prediction_depth_by_hand():
                        [1, 1, 0, 3],
                        [2, 1, 2, 0],
                        [2, 1, 2, 3]])  # output row
-    assert traj.prediction_depth().tolist() == [2, 0, 2, 3]
+    assert statistic.prediction_depth(traj).tolist() == [2, 0, 2, 3]
 
 
 def test_prediction_depth_matches_definition(traj):
-    top1 = traj.top1()
-    for pos, depth in enumerate(traj.prediction_depth().tolist()):
+    top1 = statistic.top_tokens(traj)
+    for pos, depth in enumerate(statistic.prediction_depth(traj).tolist()):
         stays = [all(top1[m, pos] == top1[-1, pos] for m in range(layer, 4)) for layer in range(4)]
         assert depth == stays.index(True)
 

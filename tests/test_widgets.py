@@ -10,6 +10,7 @@ import torch
 
 import lensbook
 from lensbook import LogitLens, TunedLens
+from lensbook.analysis import statistic
 from lensbook.widgets import TopKExplorer, TrajectoryExplorer, explorer, top_k_explorer
 from tests.tiny_tokenizer import make_tokenizer
 
@@ -62,7 +63,7 @@ def test_prompt_change_recomputes(heatmap):
     assert heatmap.trajectory.tokens == ["<|endoftext|>", "The", "Ġdog", "Ġran"]
     assert heatmap.positions.value == (0, 4) and heatmap.positions.max == 4
     assert heatmap.png != before_png and heatmap.image.value == heatmap.png
-    top1 = heatmap.trajectory.top1()
+    top1 = statistic.top_tokens(heatmap.trajectory)
     assert top1_texts(heatmap) == sorted(heatmap.trajectory.label(int(i), 7) for i in top1.ravel())
 
 
@@ -124,7 +125,7 @@ def test_top_k_explorer(model, lenses):
 
     png = bars.png
     bars.layer.value = 1
-    probs, _ = bars.trajectory.top_k(5)
+    probs, _ = statistic.top_k(bars.trajectory, 5)
     np.testing.assert_allclose(widths(), probs[1, 6].numpy())
     assert bars.png != png
     bars.position.value = 2

@@ -1,4 +1,10 @@
-"""Figures of trajectories and per-layer lens metrics, with matplotlib and seaborn.
+"""Figures by chart kind, with matplotlib and seaborn: lines, matrices, heatmaps, bars, text.
+
+The modules are chart kinds, not case studies: :mod:`~lensbook.plotting.lines` (one
+panel per metric, lens or case), :mod:`~lensbook.plotting.matrix` (layer × layer
+matrices), :mod:`~lensbook.plotting.heatmap` (trajectory heatmaps),
+:mod:`~lensbook.plotting.bars` and :mod:`~lensbook.plotting.text`. They draw tables
+and trajectories that :mod:`lensbook.analysis` shaped; none computes data.
 
 Every function builds a new :class:`matplotlib.figure.Figure` directly (not through
 ``pyplot``, so nothing is shown, kept alive or drawn twice behind your back) and
@@ -16,16 +22,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from lensbook.plotting.anomaly import plot_detection
-from lensbook.plotting.charts import plot_prediction_depth, plot_top_k
-from lensbook.plotting.copying import plot_copy_curves
-from lensbook.plotting.curves import (
-    plot_layer_metrics,
-    plot_models_by_layer,
-    plot_transfer_matrix,
-)
-from lensbook.plotting.depth import plot_depth_by_group
-from lensbook.plotting.drift import plot_layer_similarity
+from lensbook.plotting.bars import plot_depth_by_group, plot_detection, plot_top_k
 from lensbook.plotting.heatmap import (
     HeatmapData,
     heatmap_data,
@@ -33,7 +30,14 @@ from lensbook.plotting.heatmap import (
     plot_trajectory,
     strided_layers,
 )
-from lensbook.plotting.training import plot_training_history
+from lensbook.plotting.lines import (
+    plot_copy_curves,
+    plot_layer_metrics,
+    plot_models_by_layer,
+    plot_training_history,
+)
+from lensbook.plotting.matrix import plot_layer_similarity, plot_transfer_matrix
+from lensbook.plotting.text import plot_prediction_depth
 
 __all__ = [
     "plot_copy_curves",

@@ -23,8 +23,8 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from lensbook.statistics import Statistic, get_statistic
-from lensbook.trajectory import Trajectory
+from lensbook.analysis.statistic import Statistic, get_statistic, top_tokens
+from lensbook.core.trajectory import Trajectory
 
 MAX_CHARS = 7  # longer token labels are cut with "…" so that cells stay narrow
 CELL_FONT_SIZE = 8
@@ -78,7 +78,7 @@ def heatmap_data(
     rows = strided_layers(traj.num_layers + 1, layer_stride)
     cols = position_range(len(traj), positions)
     grid = np.ix_(rows, cols)
-    top1 = traj.top1().numpy()
+    top1 = top_tokens(traj).numpy()
     values = get_statistic(statistic).values(traj).numpy()[grid]
     texts = np.array([[traj.label(int(t), max_chars) for t in row] for row in top1[grid]])
     stars = top1[grid] == traj.targets.numpy()[cols][None, :]
@@ -193,7 +193,7 @@ def plot_trajectory(
         traj: The trajectory to draw.
         statistic: Colour: ``"entropy"``, ``"cross_entropy"``, ``"kl"``,
             ``"max_probability"`` or ``"rank"`` (log scale); see
-            :data:`lensbook.statistics.STATISTICS`.
+            :data:`lensbook.analysis.statistic.STATISTICS`.
         layer_stride: Show every ``layer_stride``-th layer; the output row is always shown.
         positions: ``(start, stop)`` positions to show (slice rules); all by default.
         title: Title; by default the lens label.

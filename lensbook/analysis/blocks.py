@@ -1,0 +1,59 @@
+"""Held-out chunks as blocks of tokens: the loop that evaluation and transfer share.
+
+One forward pass per batch of chunks (:func:`lensbook.core.model.hidden_states`), then
+blocks of at most ``block`` tokens, so that ``(tokens, vocab)`` buffers stay within a
+memory budget whatever the vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel
+
+from lensbook.core.model import hidden_states
+from lensbook.core.trajectory import NO_TARGET
+
+
+def next_token_targets(ids: torch.Tensor) -> torch.Tensor:
+    """Next-token targets ``(batch, seq)``; ``-100`` at the last position of each chunk."""
+    return torch.cat([ids[:, 1:], torch.full_like(ids[:, :1], NO_TARGET)], dim=1)
+
+
+def block_tokens(vocab: int, chunk_mb: float) -> int:
+    """Tokens per block so that the float32 temporaries fit in ``chunk_mb`` MiB."""
+    return max(1, int(chunk_mb * 2**20 / (4 * vocab * 4)))  # ~4 (tokens, vocab) buffers
+
+
+def token_blocks(
+    model: PreTrainedModel,
+    ids: torch.Tensor,
+    *,
+    batch_size: int,
+    block: int,
+    device: torch.device,
+    progress: bool = False,
+) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
+    """Yield ``(hidden_states, targets)`` for each block of tokens of ``ids``.
+
+    Args:
+        model: The base model.
+        ids: Chunks ``(n_chunks, seq_len)``.
+        batch_size: Chunks per forward pass.
+        block: Tokens per block.
+        device: Where the lens computes (the hidden states are moved there).
+        progress: Show a progress bar over batches.
+
+    Yields:
+        The ``L + 1`` hidden states of the block's tokens, each ``(tokens, d)``, and
+        their next-token targets ``(tokens,)`` (``-100`` where there is none).
+    """
+    for batch in tqdm(ids.split(batch_size), disable=not progress, desc="evaluate"):
+        hs = [h.reshape(-1, h.shape[-1]).to(device)
+              for h in hidden_states(model, batch.to(model.device))]
+        targets = next_token_targets(batch).reshape(-1).to(device)
+        for t0 in range(0, targets.shape[0], block):
+            rows = slice(t0, t0 + block)
+            yield [h[rows] for h in hs], targets[rows]

@@ -1,0 +1,112 @@
+"""Compare the logit lens and a tuned lens across models (the paper's Figs. 5 and 14).
+
+:func:`compare_models` loads each model with its shipped or published tuned lens,
+evaluates both lenses on held-out text cut with that model's own tokenizer, and
+stacks the results with a ``model`` column. Bits per byte make models with different
+tokenizers comparable. :func:`depth_summary` condenses each curve to a few numbers.
+
+Example:
+    >>> frame = compare_models(["lensbook-nano", "lensbook-tiny"], "corpus",
+    ...                        max_tokens=8192)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from lensbook.analysis.evaluate import evaluate_lenses
+from lensbook.core.files import load_published
+from lensbook.core.lens import LogitLens
+from lensbook.core.model import load_model
+from lensbook.training.sources import load_chunks
+
+LENSES = ("logit lens", "tuned lens")
+
+
+def evaluate_model(
+    name: str,
+    data: str,
+    *,
+    seq_len: int = 256,
+    max_tokens: int = 16384,
+    split: str = "test",
+    streaming: bool = False,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """Evaluate the logit lens and the published tuned lens of one model.
+
+    Args:
+        name: Model name (Hub name, local folder or embedded model).
+        data: Held-out text source (see :func:`lensbook.training.sources.load_texts`).
+        seq_len: Tokens per chunk (at most the model's context).
+        max_tokens: Tokens of held-out text.
+        split: Split of ``data`` to read.
+        streaming: Stream a Hub data set.
+        device: Where to run the model.
+
+    Returns:
+        :func:`lensbook.analysis.evaluate.evaluate_lenses`'s table with a ``model`` column.
+    """
+    model, tokenizer = load_model(name, device=device)
+    lenses = {"logit lens": LogitLens.from_model(model), "tuned lens": load_published(model)}
+    chunks = load_chunks(data, tokenizer, seq_len, split=split, max_tokens=max_tokens,
+                         streaming=streaming)
+    frame = evaluate_lenses(model, lenses, chunks)
+    return frame.assign(model=name, layers=model.config.num_hidden_layers)
+
+
+def compare_models(names: Sequence[str], data: str, *, progress: bool = True,
+                   **kwargs) -> pd.DataFrame:
+    """:func:`evaluate_model` for each model, stacked into one tidy table.
+
+    Args:
+        names: Models to compare, e.g. a size series or one model per family.
+        data: Held-out text source.
+        progress: Show a progress bar over models.
+        **kwargs: Passed to :func:`evaluate_model`.
+
+    Raises:
+        ValueError: If ``names`` is empty.
+    """
+    if not names:
+        raise ValueError("give at least one model to compare")
+    frames = [evaluate_model(name, data, **kwargs)
+              for name in tqdm(names, desc="models", disable=not progress)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def layer_curves(frame: pd.DataFrame, metric: str = "ce",
+                 unit: str = "bits/byte") -> pd.DataFrame:
+    """Per-layer values of each (model, lens), with the model's output as the last layer.
+
+    Returns:
+        Columns ``model, lens, layer, depth, value``, models in the order of ``frame``;
+        ``depth`` is ``layer / layers`` so that models of different depths share an axis
+        (1.0 is the output).
+    """
+    rows = frame[(frame["metric"] == metric) & (frame["unit"] == unit)]
+    lenses = rows[rows["lens"].isin(LENSES)]
+    output = rows[rows["lens"] == "output"]
+    ends = [output.assign(lens=lens) for lens in LENSES]  # each curve ends at the output
+    curves = pd.concat([lenses, *ends], ignore_index=True)
+    curves = curves.assign(depth=curves["layer"] / curves["layers"])
+    order = {model: i for i, model in enumerate(dict.fromkeys(frame["model"]))}
+    return curves[["model", "lens", "layer", "depth", "value"]].sort_values(
+        ["model", "lens", "layer"], ignore_index=True,
+        key=lambda col: col.map(order) if col.name == "model" else col)
+
+
+def depth_summary(curves: pd.DataFrame) -> pd.DataFrame:
+    """Mean, spread and worst value of each (model, lens) curve, output excluded.
+
+    Args:
+        curves: :func:`layer_curves`'s table.
+
+    Returns:
+        One row per (model, lens) with columns ``mean``, ``std`` and ``max``.
+    """
+    inner = curves[curves["depth"] < 1.0]
+    return inner.groupby(["model", "lens"], sort=False)["value"].agg(["mean", "std", "max"])

@@ -1,0 +1,234 @@
+"""Save and load lenses of any registered type: the reference layout, safetensors, the Hub.
+
+A lens folder holds ``config.json`` (the lens's ``config``; its ``lens_type`` picks the
+class from :data:`~lensbook.core.lens.LENS_TYPES` on load, and defaults to the
+reference's ``"linear_tuned_lens"``) and the lens's :meth:`~lensbook.core.lens.Lens.state`,
+for a tuned lens the translator weights under the keys ``"0.weight"``, ``"0.bias"``, …:
+
+* ``params.pt``: the reference package's layout (a torch pickle). lensbook reads it
+  only with ``torch.load(weights_only=True)``, which refuses arbitrary objects.
+* ``params.safetensors``: the same tensors in a format that cannot run code.
+
+Published lenses live in the Hugging Face Space ``AlignmentResearch/tuned-lens``
+under ``lens/<model name>/``; :func:`load_published` fetches them with
+``huggingface_hub`` (the environment variables ``TUNED_LENS_REPO_ID`` and
+``TUNED_LENS_REPO_TYPE`` point it elsewhere, as in the reference package).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import warnings
+from dataclasses import fields
+from pathlib import Path
+
+import safetensors
+import torch
+from huggingface_hub import hf_hub_download
+from safetensors.torch import load_file, save_file
+from transformers import PreTrainedModel
+
+from lensbook.core.head import Unembed
+from lensbook.core.lens import Lens, lens_class
+from lensbook.core.model import num_layers
+from lensbook.core.tuned import LENS_TYPE
+from lensbook.embedded.families import EMBEDDED_MODELS
+
+CONFIG_FILE = "config.json"
+TORCH_FILE = "params.pt"
+SAFETENSORS_FILE = "params.safetensors"
+DEFAULT_REPO_ID = "AlignmentResearch/tuned-lens"
+DEFAULT_REPO_TYPE = "space"
+
+
+class LensFileError(ValueError):
+    """A lens file is missing, truncated, corrupt or unsafe."""
+
+
+def save_lens(
+    lens: Lens, folder: str | Path, formats: tuple[str, ...] = ("pt", "safetensors")
+) -> Path:
+    """Write ``config.json`` and the lens's state (translator weights) to ``folder``.
+
+    Args:
+        lens: The lens to save (any registered type with a ``config``).
+        folder: Destination folder (created if needed).
+        formats: ``"pt"`` for the reference's ``params.pt``, ``"safetensors"`` for
+            ``params.safetensors``; both by default.
+
+    Returns:
+        The folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _fill_hashes(lens)
+    state = {k: v.detach().cpu().contiguous() for k, v in lens.state().items()}
+    if "pt" in formats:
+        torch.save(state, folder / TORCH_FILE)
+    if "safetensors" in formats:
+        save_file(state, folder / SAFETENSORS_FILE)
+    config = {**lens.config.to_dict(), "lens_type": lens.lens_type}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def _fill_hashes(lens: Lens) -> None:
+    """Record the output head's hashes in the config, where not already recorded.
+
+    Done at save time rather than when a lens is built: hashing a large head (256k
+    tokens × 4096) takes seconds and a float32 copy of it.
+    """
+    if lens.config.unembed_hash is None:
+        lens.config.unembed_hash = lens.unembed.reference_hash()
+    if lens.config.unembed_sha256 is None:
+        lens.config.unembed_sha256 = lens.unembed.content_hash()
+
+
+def load_lens(folder: str | Path, model: PreTrainedModel) -> Lens:
+    """Load a lens for ``model`` from a folder in either layout; its class from ``lens_type``.
+
+    ``params.safetensors`` is preferred when both weight files are present.
+
+    Raises:
+        LensFileError: A file is missing, truncated, corrupt or holds non-tensor objects.
+        ValueError: The lens's ``d_model`` or layer count does not fit the model.
+    """
+    folder = Path(folder)
+    config = read_config(folder / CONFIG_FILE)
+    state = read_weights(folder)
+    return build_lens(model, config, state)
+
+
+def read_config(path: Path):
+    """Parse a lens ``config.json`` into its type's config; unknown keys warn.
+
+    Raises:
+        LensFileError: Missing, not JSON, or without a required field.
+        ValueError: An unregistered ``lens_type``.
+    """
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise LensFileError(f"lens config not found: {path}") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise LensFileError(f"lens config {path} is not valid JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise LensFileError(f"lens config {path} must hold a JSON object")
+    config_class = lens_class(raw.get("lens_type", LENS_TYPE)).config_class
+    known = {f.name for f in fields(config_class)}
+    for key in sorted(set(raw) - known):
+        warnings.warn(f"ignoring unknown key {key!r} in {path}", stacklevel=2)
+    try:
+        return config_class(**{k: v for k, v in raw.items() if k in known})
+    except TypeError as err:
+        raise LensFileError(f"lens config {path} lacks a required field: {err}") from err
+
+
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Read a lens's state, from ``params.safetensors`` or else ``params.pt``."""
+    if (folder / SAFETENSORS_FILE).exists():
+        return _read_safetensors(folder / SAFETENSORS_FILE)
+    if (folder / TORCH_FILE).exists():
+        return _read_torch(folder / TORCH_FILE)
+    raise LensFileError(f"no {SAFETENSORS_FILE} or {TORCH_FILE} in {folder}")
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(path)
+    except (safetensors.SafetensorError, OSError, ValueError) as err:
+        raise LensFileError(f"cannot read lens weights {path}: {err}") from err
+
+
+def _read_torch(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise LensFileError(
+            f"refusing to load {path}: it holds objects other than tensors, and loading "
+            f"it would run arbitrary code ({err})"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise LensFileError(
+            f"cannot read lens weights {path} (truncated or corrupt?): {err}"
+        ) from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise LensFileError(f"{path} must hold a dict of tensors")
+    return state
+
+
+def build_lens(model: PreTrainedModel, config, state: dict) -> Lens:
+    """Check ``config`` and ``state`` against ``model`` and build the lens."""
+    want = (model.config.get_text_config().hidden_size, num_layers(model))
+    have = (config.d_model, config.num_hidden_layers)
+    if have != want:
+        raise ValueError(
+            f"lens shape (d_model={have[0]}, layers={have[1]}) does not fit "
+            f"{type(model).__name__} (hidden_size={want[0]}, num_hidden_layers={want[1]})"
+        )
+    unembed = Unembed(model)
+    check_unembed_hash(config, unembed)
+    lens = lens_class(config.lens_type).from_config(unembed, config)
+    try:
+        lens.load_state(state)
+    except RuntimeError as err:
+        raise LensFileError(f"lens weights do not match the config: {err}") from err
+    return lens.to(model.device)
+
+
+def check_unembed_hash(config, unembed: Unembed) -> None:
+    """Warn when the lens was trained for a different output head.
+
+    Uses lensbook's full content hash when the file has one, else the reference's.
+    """
+    if config.unembed_sha256 is not None:
+        expected, actual = config.unembed_sha256, unembed.content_hash()
+    elif config.unembed_hash is not None:
+        expected, actual = config.unembed_hash, unembed.reference_hash()
+    else:
+        return
+    if actual != expected:
+        warnings.warn(
+            f"the lens was trained for a model whose unembedding differs from this "
+            f"{config.base_model_name_or_path or 'model'}'s (hash {expected[:16]}… vs "
+            f"{actual[:16]}…): another checkpoint, a fine-tune or another dtype",
+            stacklevel=3,
+        )
+
+
+def load_published(
+    model: PreTrainedModel,
+    name: str | None = None,
+    *,
+    repo_id: str | None = None,
+    repo_type: str | None = None,
+    revision: str | None = None,
+) -> Lens:
+    """Load a published lens for ``model`` (the Space ``AlignmentResearch/tuned-lens``).
+
+    Args:
+        model: The model the lens is for.
+        name: Lens name under ``lens/`` (default: ``model.config.name_or_path``). For
+            an embedded model (``"lensbook-tiny"``), or a local model folder with a
+            ``lens/`` subfolder, the lens shipped with it is used.
+        repo_id: Hub repository, or a local folder with the same ``lens/<name>/`` layout.
+            Default: ``$TUNED_LENS_REPO_ID`` or ``AlignmentResearch/tuned-lens``.
+        repo_type: ``"space"``, ``"model"`` or ``"dataset"``; default
+            ``$TUNED_LENS_REPO_TYPE`` or ``"space"``.
+        revision: Hub revision.
+    """
+    name = name or model.config.name_or_path
+    shipped = Path(EMBEDDED_MODELS.get(name, name)) / "lens"
+    if repo_id is None and shipped.is_dir():
+        return load_lens(shipped, model)
+    repo_id = repo_id or os.environ.get("TUNED_LENS_REPO_ID") or DEFAULT_REPO_ID
+    if Path(repo_id).is_dir():
+        return load_lens(Path(repo_id) / "lens" / name, model)
+    repo_type = repo_type or os.environ.get("TUNED_LENS_REPO_TYPE") or DEFAULT_REPO_TYPE
+    paths = [
+        hf_hub_download(repo_id, f"lens/{name}/{file}", repo_type=repo_type, revision=revision)
+        for file in (CONFIG_FILE, TORCH_FILE)
+    ]
+    return build_lens(model, read_config(Path(paths[0])), _read_torch(Path(paths[1])))

@@ -1,0 +1,158 @@
+"""Load a causal language model, and run it: the forward pass every lens reads from.
+
+:func:`load_model` takes a Hub name, a local folder or the short name of an embedded
+model. :func:`hidden_states` is the one forward pass that training and analysis use
+(no gradients, no output head); :func:`run_model` also returns the model's logits, the
+last row of every trajectory. A :class:`ReadPoint` names a place in the residual stream
+that a lens reads; :func:`read` picks it out of the hidden states.
+
+Example:
+    >>> model, tokenizer = load_model("lensbook-tiny")  # doctest: +SKIP
+    >>> hs = hidden_states(model, ids)  # L + 1 tensors (batch, seq, d)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from lensbook.embedded.families import DEFAULT_MODEL, EMBEDDED_MODELS
+
+#: Read-point sites. ``"resid"``: the residual stream after ``layer`` blocks
+#: (``hidden_states[layer]``; layer 0 is the embedding output). ``"attn"``: inside block
+#: ``layer``, after its attention and before its MLP (a sub-layer lens; not read yet).
+SITES = ("resid", "attn")
+
+
+@dataclass(frozen=True)
+class ReadPoint:
+    """A place in the model's residual stream that a lens reads.
+
+    Attributes:
+        layer: Block index: for ``site="resid"`` the stream *after* ``layer`` blocks
+            (0 = the embeddings), for ``site="attn"`` block ``layer``'s mid-point.
+        site: One of :data:`SITES`.
+    """
+
+    layer: int
+    site: str = "resid"
+
+    def __post_init__(self):
+        if self.site not in SITES:
+            raise ValueError(f"unknown read-point site {self.site!r}; choose one of {SITES}")
+
+    @property
+    def name(self) -> str:
+        """Row label in figures and tables: ``"3"``, or ``"3.attn"`` for a mid-block point."""
+        return str(self.layer) if self.site == "resid" else f"{self.layer}.{self.site}"
+
+
+def residual_points(num_layers: int) -> list[ReadPoint]:
+    """The residual stream after ``0 .. num_layers - 1`` blocks: what the tuned lens reads."""
+    return [ReadPoint(layer) for layer in range(num_layers)]
+
+
+def read(hidden: Sequence[torch.Tensor], point: ReadPoint) -> torch.Tensor:
+    """The hidden state at ``point`` from a forward pass's ``hidden_states``.
+
+    Raises:
+        NotImplementedError: For a mid-block (``"attn"``) point, which needs hooks on the
+            blocks that :func:`hidden_states` does not install yet.
+    """
+    if point.site != "resid":
+        raise NotImplementedError(f"reading {point.name} needs sub-layer hooks (not yet)")
+    return hidden[point.layer]
+
+
+def hidden_states(
+    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, ...]:
+    """The model's ``L + 1`` hidden states, without gradients and without its logits.
+
+    The base model is called without the output head: callers that need the final
+    distribution recompute it block by block from ``hidden_states[L]``, so the
+    full-vocabulary logits of a whole batch are never materialised.
+    """
+    with torch.no_grad():
+        return model.base_model(input_ids=input_ids, attention_mask=attention_mask,
+                                output_hidden_states=True).hidden_states
+
+
+def run_model(
+    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """One full forward pass without gradients: ``(hidden_states, logits)``."""
+    with torch.no_grad():
+        out = model(input_ids=input_ids, attention_mask=attention_mask,
+                    output_hidden_states=True)
+    return out.hidden_states, out.logits
+
+
+def context_length(model: PreTrainedModel) -> int | None:
+    """The longest sequence the model takes (``n_positions`` and the like), if it has one."""
+    config = model.config.get_text_config()
+    for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def num_layers(model: PreTrainedModel) -> int:
+    """The model's number of blocks ``L``."""
+    return model.config.get_text_config().num_hidden_layers
+
+
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    *,
+    dtype: torch.dtype | str | None = None,
+    device: str | torch.device | None = None,
+    device_map: str | dict | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a causal LM and its tokenizer, in evaluation mode.
+
+    Args:
+        name_or_path: A Hugging Face Hub name (``"gpt2"``), a local folder, or the
+            short name of an embedded model (``"lensbook-tiny"``, the default).
+        dtype: Weight dtype, e.g. ``torch.bfloat16`` or ``"auto"``; ``None`` keeps fp32.
+        device: Where to put the model (``"cpu"``, ``"cuda"``); ignored with ``device_map``.
+        device_map: Passed to ``from_pretrained`` to spread a large model over devices.
+        revision: Hub revision (branch, tag or commit).
+        trust_remote_code: Run code shipped with the model. Off unless you ask for it.
+
+    Returns:
+        ``(model, tokenizer)``, the model in ``eval()`` mode.
+    """
+    source = str(EMBEDDED_MODELS.get(name_or_path, name_or_path))
+    kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
+    if dtype is not None:
+        kwargs["dtype"] = _as_dtype(dtype)
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if device is not None and device_map is None:
+        model = model.to(device)
+    tokenizer = AutoTokenizer.from_pretrained(
+        source, revision=revision, trust_remote_code=trust_remote_code
+    )
+    if name_or_path in EMBEDDED_MODELS:
+        model.config.name_or_path = name_or_path
+    return model.eval(), tokenizer
+
+
+def _as_dtype(dtype: torch.dtype | str) -> torch.dtype | str:
+    """``"bfloat16"`` -> ``torch.bfloat16``; ``"auto"`` and dtypes pass through."""
+    if isinstance(dtype, str) and dtype != "auto":
+        return getattr(torch, dtype)
+    return dtype

@@ -1,0 +1,162 @@
+"""Line charts: one panel per metric, lens or case, layers (or steps) on the x axis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from lensbook.analysis.tables import COLUMNS, PREFERRED_UNITS, pick_unit
+
+COPY_LABELS = {
+    "probability": "probability of the copied token",
+    "cross_entropy": "cross-entropy of the copied token (nats)",
+    "rank": "median rank of the copied token",
+    "top1": "copy rate (top-1 is the copied token)",
+    "gain": "repetition gain (nats)",
+}
+
+
+def line_panels(n: int, width: float = 4.4, margin: float = 1.4,
+                sharey: bool = False) -> tuple[Figure, list[Axes]]:
+    """A figure with ``n`` side-by-side panels of ``width`` inches each (plus ``margin``)."""
+    fig = Figure(figsize=(width * n + margin, 3.6), layout="constrained")
+    return fig, list(fig.subplots(1, n, squeeze=False, sharey=sharey)[0])
+
+
+def plot_layer_metrics(
+    df: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    units: Sequence[str] = PREFERRED_UNITS,
+) -> Figure:
+    """One panel per metric, one line per lens, layers on the x axis.
+
+    Args:
+        df: Tidy table with columns ``lens, layer, metric, value, unit`` (what
+            :func:`lensbook.analysis.evaluate.evaluate_lenses` returns); several rows per
+            (lens, layer, metric, unit) are averaged.
+        metrics: Which metrics to draw, in order; all by default.
+        units: Preferred units: each panel shows its metric in the first of these that
+            the table has (a metric is often given in both nats/token and bits/byte).
+
+    Returns:
+        The figure, one axes per metric, y axes labelled ``"metric (unit)"``.
+    """
+    missing = set(COLUMNS) - set(df.columns)
+    if missing:
+        raise ValueError(f"the table lacks columns {sorted(missing)}; it needs {COLUMNS}")
+    metrics = list(metrics) if metrics is not None else list(dict.fromkeys(df["metric"]))
+    fig, axes = line_panels(len(metrics), width=4.2, margin=1.2)
+    for ax, metric in zip(axes, metrics, strict=True):
+        rows = df[df["metric"] == metric]
+        if rows.empty:
+            raise ValueError(f"no rows for metric {metric!r}")
+        unit = pick_unit(rows, units)
+        sns.lineplot(data=rows[rows["unit"] == unit], x="layer", y="value", hue="lens",
+                     marker="o", errorbar=None, ax=ax)
+        ax.set_ylabel(f"{metric} ({unit})")
+        ax.set_xlabel("layer")
+        ax.set_title(metric)
+    return fig
+
+
+
+def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str = "depth",
+                         metric: str = "cross-entropy") -> Figure:
+    """One panel per lens, one line per model: the paper's Figs. 5 and 14.
+
+    Args:
+        curves: Columns ``model, lens, value`` and ``x`` (what
+            :func:`lensbook.analysis.compare.layer_curves` returns).
+        unit: Unit of ``value``, for the y label.
+        x: ``"depth"`` (fraction of the model's layers; 1 is the output) or ``"layer"``.
+        metric: What ``value`` is, for the y label.
+
+    Returns:
+        The figure; the panels share their y axis so that the lenses compare directly.
+    """
+    lenses = list(dict.fromkeys(curves["lens"]))
+    models = list(dict.fromkeys(curves["model"]))  # legend in the order given
+    fig, axes = line_panels(len(lenses), sharey=True)
+    for ax, lens in zip(axes, lenses, strict=True):
+        sns.lineplot(data=curves[curves["lens"] == lens], x=x, y="value", hue="model",
+                     hue_order=models, marker="o", errorbar=None, ax=ax, legend=ax is axes[-1])
+        ax.set_title(lens)
+        ax.set_xlabel("depth (fraction of layers)" if x == "depth" else x)
+        ax.set_ylabel(f"{metric} ({unit})")
+    return fig
+
+
+def plot_training_history(history: pd.DataFrame, *, log_scale: bool = True) -> Figure:
+    """One line per layer: KL(output ‖ lens) against the training step.
+
+    Args:
+        history: ``TrainHistory.to_frame()``: columns ``step, layer, kl`` (nats/token),
+            and ``kl_bits_per_byte`` when the data's bytes were known (then used).
+        log_scale: Log y axis; the first layers start orders of magnitude higher.
+
+    Returns:
+        The figure with one axes.
+    """
+    column, unit = ("kl_bits_per_byte", "bits/byte") if "kl_bits_per_byte" in history \
+        else ("kl", "nats/token")
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    sns.lineplot(data=history, x="step", y=column, hue="layer", palette="viridis",
+                 legend="full", ax=ax)
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_ylabel(f"KL(output ‖ lens) ({unit})")
+    ax.set_xlabel("training step")
+    ax.set_title("tuned lens training loss per layer")
+    return fig
+
+
+def plot_copy_curves(
+    summary: pd.DataFrame,
+    metric: str = "probability",
+    panel: str | None = "case",
+    threshold: float | None = None,
+) -> Figure:
+    """One line per lens (and occurrence), layers on the x axis, one panel per case.
+
+    Args:
+        summary: :func:`lensbook.analysis.copying.summarize` (columns ``lens, occurrence, layer``
+            and the statistics) or :func:`lensbook.analysis.copying.repetition_gain` (``lens,
+            layer, gain``), optionally with a ``panel`` column.
+        metric: ``"probability"``, ``"cross_entropy"``, ``"rank"`` (log scale),
+            ``"top1"`` or ``"gain"``.
+        panel: Column that splits the panels (``"case"``); ignored when absent.
+        threshold: Draw a dotted horizontal line here (the copy-layer criterion, or 0).
+
+    Returns:
+        The figure; colour is the lens and, when there is an ``occurrence`` column, a
+        dashed line the first occurrence and solid lines the later ones.
+    """
+    if metric not in COPY_LABELS:
+        raise ValueError(f"unknown metric {metric!r}: choose one of {sorted(COPY_LABELS)}")
+    groups = list(dict.fromkeys(summary[panel])) if panel in summary.columns else [None]
+    fig, axes = line_panels(len(groups), sharey=True)
+    for ax, group in zip(axes, groups, strict=True):
+        rows = summary if group is None else summary[summary[panel] == group]
+        sns.lineplot(data=rows, x="layer", y=metric, hue="lens", marker="o", errorbar=None,
+                     ax=ax, **_occurrence_styles(rows))
+        if threshold is not None:
+            ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
+        ax.set_yscale("log" if metric == "rank" else "linear")
+        ax.set(xlabel="layer (last = output)", ylabel=COPY_LABELS[metric], title=group or "")
+    for ax in axes[:-1]:
+        ax.get_legend().remove()  # the same legend in every panel: keep the last one
+    return fig
+
+
+def _occurrence_styles(rows: pd.DataFrame) -> dict:
+    """Line styles by occurrence: dashed for the first, solid for the others."""
+    if "occurrence" not in rows.columns:
+        return {}
+    occurrences = list(dict.fromkeys(rows["occurrence"]))
+    dashes = {o: (3, 2) if o == "first" else "" for o in occurrences}
+    return {"style": "occurrence", "style_order": occurrences, "dashes": dashes}

@@ -1,0 +1,52 @@
+"""The checkpoint that lets a training run resume exactly.
+
+A checkpoint (``<checkpoint_dir>/last.pt``) holds everything that determines the
+rest of the run: translator weights, optimiser and scheduler state, the step, the
+loss history, the RNG state and the data position (the chunk order is a fixed
+permutation drawn from the config's seed, so the position is the step). It is
+written to a temporary file and then renamed, so an interrupted save never destroys
+the previous good checkpoint, and it is read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from lensbook.training.config import run_fields
+
+CHECKPOINT_FILE = "last.pt"
+
+
+def checkpoint_path(folder: str | Path) -> Path:
+    """Where the checkpoint of a run lives."""
+    return Path(folder) / CHECKPOINT_FILE
+
+
+def save_checkpoint(folder: str | Path, state: dict) -> Path:
+    """Write ``state`` atomically to ``folder/last.pt``; the old file survives a crash."""
+    path = checkpoint_path(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(folder: str | Path) -> dict | None:
+    """The checkpoint in ``folder``, or None if there is none."""
+    path = checkpoint_path(folder)
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def check_compatible(saved_config: dict, config: dict) -> None:
+    """Refuse to resume a run whose defining fields differ from the checkpoint's."""
+    diffs = {k: (saved_config.get(k), config.get(k)) for k in run_fields()
+             if saved_config.get(k) != config.get(k)}
+    if diffs:
+        described = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
+        raise ValueError(f"cannot resume: the checkpoint is from a different run ({described})")
