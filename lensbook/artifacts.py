@@ -37,6 +37,9 @@ TORCH_FILE = "params.pt"
 SAFETENSORS_FILE = "params.safetensors"
 DEFAULT_REPO_ID = "AlignmentResearch/tuned-lens"
 DEFAULT_REPO_TYPE = "space"
+# tuned-lens 0.1.0 wrote the hash as ``unemebd_hash`` (renamed in 0.1.1) and lenses published
+# with it keep that key: read it as ``unembed_hash`` so their hash is checked, not ignored.
+MISSPELLED_HASH = "unemebd_hash"
 
 
 class LensFileError(ValueError):
@@ -97,7 +100,10 @@ def load_lens(folder: str | Path, model: PreTrainedModel) -> TunedLens:
 
 
 def read_config(path: Path) -> TunedLensConfig:
-    """Parse a lens ``config.json``; unknown keys are ignored with a warning."""
+    """Parse a lens ``config.json``; unknown keys are ignored with a warning.
+
+    ``unemebd_hash`` (the reference package's spelling) is read as ``unembed_hash``.
+    """
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError as err:
@@ -106,6 +112,8 @@ def read_config(path: Path) -> TunedLensConfig:
         raise LensFileError(f"lens config {path} is not valid JSON: {err}") from err
     if not isinstance(raw, dict):
         raise LensFileError(f"lens config {path} must hold a JSON object")
+    if MISSPELLED_HASH in raw and "unembed_hash" not in raw:
+        raw["unembed_hash"] = raw.pop(MISSPELLED_HASH)
     known = {f.name for f in fields(TunedLensConfig)}
     for key in sorted(set(raw) - known):
         warnings.warn(f"ignoring unknown key {key!r} in {path}", stacklevel=2)
