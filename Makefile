@@ -40,3 +40,10 @@ test: lint unit notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The stand-in Hugging Face Hub (tests/hub_double) and the online profiles run against it.
+.PHONY: hub-double test-online
+hub-double: setup
+	$(PY) -m tests.hub_double.build
+test-online: setup
+	scripts/test_online.sh $(PY)
