@@ -158,8 +158,9 @@ def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False) -> Run
 def row(run: Run) -> str:
     """The table row of ``run``."""
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    result = run.result.replace("|", "\\|")  # a failing line may hold a pipe
     return (f"| {run.notebook} | online | {run.model} | {run.wall_s:.0f} | "
-            f"{run.peak_rss_mib:.0f} | {run.result} | {day} |")
+            f"{run.peak_rss_mib:.0f} | {result} | {day} |")
 
 
 TABLE_HEAD = [

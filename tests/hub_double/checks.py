@@ -13,7 +13,7 @@ from functools import cache
 
 import pytest
 import torch
-from huggingface_hub import constants
+from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
 
 import lensbook
 from lensbook.trajectory import layer_logits, trajectory
@@ -63,6 +63,14 @@ def test_published_lens_loads_quietly_and_its_last_row_is_the_models_logits(load
     torch.testing.assert_close(rows[-1].float(), model(ids).logits.float())
     logit_rows = layer_logits(model, lensbook.LogitLens.from_model(model), ids)
     assert not torch.equal(rows[0], logit_rows[0]), "the translators were not loaded"
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_hub_client_resolves_files_offline(model_id):
+    cached = try_to_load_from_cache(model_id, "config.json")
+    assert isinstance(cached, str) and cached == hf_hub_download(model_id, "config.json")
+    lens = f"lens/{model_id}/params.pt"
+    assert hf_hub_download("AlignmentResearch/tuned-lens", lens, repo_type="space")
 
 
 def test_published_configs_with_the_misspelled_hash_key_still_check_the_hash():
