@@ -14,6 +14,7 @@ failing line) goes into the table in ``benchmarks/RESULTS.md`` under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ from pathlib import Path
 import nbformat
 import psutil
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from tests.hub_double import env
 
@@ -52,28 +53,41 @@ class Run:
 
 
 class PeakRss(threading.Thread):
-    """Polls the RSS of this process's children (the kernel and what it spawns)."""
+    """Polls the RSS of this process's children (the kernel and what it spawns).
 
-    def __init__(self, interval: float = 0.2):
+    Kills them when their total passes ``limit_mib``, so that a notebook that needs more
+    memory than the machine has fails alone instead of waking the OOM killer.
+    """
+
+    def __init__(self, limit_mib: float, interval: float = 0.2):
         super().__init__(daemon=True)
-        self.interval, self.peak, self._stop_event = interval, 0, threading.Event()
+        self.limit, self.interval = limit_mib * 2**20, interval
+        self.peak, self.killed, self._stop_event = 0, False, threading.Event()
 
     def run(self) -> None:
         me = psutil.Process()
         while not self._stop_event.wait(self.interval):
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    continue
+            children = me.children(recursive=True)
+            total = sum(_rss(child) for child in children)
             self.peak = max(self.peak, total)
+            if total > self.limit and not self.killed:
+                self.killed = True
+                for child in children:
+                    with contextlib.suppress(psutil.Error):
+                        child.kill()
 
     def stop(self) -> float:
         """Stop polling; the peak in MiB."""
         self._stop_event.set()
         self.join()
         return self.peak / 2**20
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
 
 
 def online_environment() -> None:
@@ -97,10 +111,15 @@ def _failing_line(err: Exception) -> str:
 def _failure(index: int, err: Exception) -> str:
     if isinstance(err, CellTimeoutError):
         return f"cell {index}: timeout"
+    if isinstance(err, DeadKernelError):
+        return f"cell {index}: the kernel died"
     name = getattr(err, "ename", type(err).__name__)
     value = str(getattr(err, "evalue", "") or "").strip().splitlines()
     message = f": {value[0][:160]}" if value else ""
     return f"cell {index}: {name}{message}{_failing_line(err)}"
+
+
+FATAL = (CellTimeoutError, DeadKernelError)
 
 
 def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int) -> None:
@@ -113,9 +132,9 @@ def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int)
         for index, cell in enumerate(nb.cells):
             try:
                 client.execute_cell(cell, index)
-            except (CellExecutionError, CellTimeoutError) as err:
+            except (CellExecutionError, *FATAL) as err:
                 failures.append(_failure(index - (index > probe), err))
-                if not keep_going or isinstance(err, CellTimeoutError):
+                if not keep_going or isinstance(err, FATAL):
                     break
     run.result = "; ".join(failures) or "passed"
 
@@ -134,7 +153,8 @@ def _probed_model(cell) -> str:
     return "?"
 
 
-def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False) -> Run:
+def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False,
+                 max_rss_mib: float = 8192) -> Run:
     """Execute one notebook's copy with the online profile; measure time and peak RSS."""
     run = Run(path.name)
     nb = nbformat.read(path, as_version=4)
@@ -143,7 +163,7 @@ def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False) -> Run
         shutil.copy(path, work)
         client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
                                 resources={"metadata": {"path": work}})
-        rss = PeakRss()
+        rss = PeakRss(max_rss_mib)
         rss.start()
         start = time.monotonic()
         try:
@@ -152,6 +172,8 @@ def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False) -> Run
             run.wall_s = time.monotonic() - start
             run.peak_rss_mib = rss.stop()
             run.model = _probed_model(nb.cells[probe])
+            if rss.killed:
+                run.result += f" (killed by the runner: RSS over {max_rss_mib:.0f} MiB)"
     return run
 
 
@@ -207,13 +229,15 @@ def main() -> None:
     parser.add_argument("notebooks", nargs="*", type=Path, default=NOTEBOOKS)
     parser.add_argument("--cell-timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--no-table", action="store_true", help="do not touch RESULTS.md")
+    parser.add_argument("--max-rss-mib", type=float, default=8192,
+                        help="kill the kernel when its process tree's RSS passes this")
     parser.add_argument("--keep-going", action="store_true",
                         help="run the cells after a failing one too, and report every failure")
     args = parser.parse_args()
     online_environment()
     failed = 0
     for path in args.notebooks:
-        run = run_notebook(path, args.cell_timeout, args.keep_going)
+        run = run_notebook(path, args.cell_timeout, args.keep_going, args.max_rss_mib)
         print(row(run), flush=True)
         failed += run.result != "passed"
         if not args.no_table:
