@@ -45,5 +45,5 @@ clean:
 .PHONY: hub-double test-online
 hub-double: setup
 	$(PY) -m tests.hub_double.build
-test-online: setup
-	scripts/test_online.sh $(PY)
+test-online: setup  # e.g. make test-online ONLINE_ARGS="--cell-timeout 420 notebooks/01_logit_lens.ipynb"
+	scripts/test_online.sh $(PY) $(ONLINE_ARGS)
