@@ -60,9 +60,9 @@ def space_files(hub: Path) -> dict[str, bytes]:
 
 def base_tokens(root: Path) -> tuple[list[str], list[str]]:
     """The trained byte-level BPE shared by every tokenizer (trained once, then cached)."""
-    from lensbook.corpus import load_corpus
+    import lensbook
 
-    return vocab.train_base(root / "work", list(load_corpus("all")["text"]))
+    return vocab.train_base(root / "work", list(lensbook.load_texts("corpus", "all")["text"]))
 
 
 def build(root: Path = env.ROOT) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import datasets
 from datasets.arrow_writer import ArrowWriter
 
-from lensbook.corpus import load_corpus
+import lensbook
 
 REPO_ID = "monology/pile-uncopyrighted"
 NAME = "pile-uncopyrighted"
@@ -45,7 +45,7 @@ def is_built(datasets_cache: Path) -> bool:
 
 
 def _rows(split: str) -> list[dict]:
-    corpus = load_corpus("all" if split == "train" else "test")
+    corpus = lensbook.load_texts("corpus", "all" if split == "train" else "test")
     rows = [{"text": text, "meta": {"pile_set_name": SET_NAMES[kind]}}
             for text, kind in zip(corpus["text"], corpus["kind"], strict=True)]
     return rows if split == "train" else rows * REPEAT

@@ -16,7 +16,7 @@ import json
 
 import torch
 
-from lensbook.unembed import Unembed
+from lensbook import Unembed
 
 REPO_ID = "AlignmentResearch/tuned-lens"
 REPO_TYPE = "space"
