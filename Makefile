@@ -84,3 +84,10 @@ browser-status:
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The stand-in Hugging Face Hub (tests/hub_double) and the online profiles run against it.
+.PHONY: hub-double test-online
+hub-double: setup
+	$(PY) -m tests.hub_double.build
+test-online: setup  # e.g. make test-online ONLINE_ARGS="--cell-timeout 420 notebooks/01_logit_lens.ipynb"
+	scripts/test_online.sh $(PY) $(ONLINE_ARGS)

@@ -149,6 +149,20 @@ def test_unknown_config_keys_are_ignored_with_a_warning(saved, gpt2):
         load_lens(saved, gpt2)
 
 
+def test_reference_spelling_unemebd_hash_is_read_and_checked(saved, gpt2):
+    config = json.loads((saved / "config.json").read_text())
+    del config["unembed_sha256"]
+    config["unemebd_hash"] = config.pop("unembed_hash")  # as the released reference writes it
+    (saved / "config.json").write_text(json.dumps(config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_lens(saved, gpt2).config.unembed_hash == config["unemebd_hash"]
+    with torch.no_grad():
+        gpt2.lm_head.weight.mul_(3.0)
+    with pytest.warns(UserWarning, match="unembedding differs"):
+        load_lens(saved, gpt2)
+
+
 def test_mismatched_weight_shapes_are_an_error(saved, gpt2):
     state = torch.load(saved / "params.pt", weights_only=True)
     state["1.weight"] = torch.zeros(32, 31)

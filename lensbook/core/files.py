@@ -41,6 +41,9 @@ TORCH_FILE = "params.pt"
 SAFETENSORS_FILE = "params.safetensors"
 DEFAULT_REPO_ID = "AlignmentResearch/tuned-lens"
 DEFAULT_REPO_TYPE = "space"
+# tuned-lens 0.1.0 wrote the hash as ``unemebd_hash`` (renamed in 0.1.1) and lenses published
+# with it keep that key: read it as ``unembed_hash`` so their hash is checked, not ignored.
+MISSPELLED_HASH = "unemebd_hash"
 
 
 class LensFileError(ValueError):
@@ -104,6 +107,8 @@ def load_lens(folder: str | Path, model: PreTrainedModel) -> Lens:
 def read_config(path: Path):
     """Parse a lens ``config.json`` into its type's config; unknown keys warn.
 
+    ``unemebd_hash`` (the reference package's spelling) is read as ``unembed_hash``.
+
     Raises:
         LensFileError: Missing, not JSON, or without a required field.
         ValueError: An unregistered ``lens_type``.
@@ -116,6 +121,8 @@ def read_config(path: Path):
         raise LensFileError(f"lens config {path} is not valid JSON: {err}") from err
     if not isinstance(raw, dict):
         raise LensFileError(f"lens config {path} must hold a JSON object")
+    if MISSPELLED_HASH in raw and "unembed_hash" not in raw:
+        raw["unembed_hash"] = raw.pop(MISSPELLED_HASH)
     config_class = lens_class(raw.get("lens_type", LENS_TYPE)).config_class
     known = {f.name for f in fields(config_class)}
     for key in sorted(set(raw) - known):

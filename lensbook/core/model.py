@@ -135,9 +135,10 @@ def load_model(
         ``(model, tokenizer)``, the model in ``eval()`` mode.
     """
     source = str(EMBEDDED_MODELS.get(name_or_path, name_or_path))
-    kwargs = {"revision": revision, "trust_remote_code": trust_remote_code}
-    if dtype is not None:
-        kwargs["dtype"] = _as_dtype(dtype)
+    # An explicit float32 default: transformers 5 otherwise loads the checkpoint's dtype
+    # (float16 for Pythia and OPT), which is slow on a CPU and not what we document.
+    kwargs = {"revision": revision, "trust_remote_code": trust_remote_code,
+              "dtype": torch.float32 if dtype is None else _as_dtype(dtype)}
     if device_map is not None:
         kwargs["device_map"] = device_map
     model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
