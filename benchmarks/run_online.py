@@ -9,6 +9,12 @@ psutil for its peak RSS. Execution stops at the first failing cell (``--keep-goi
 the rest and lists every failure); the failure (cell number, exception, message and the
 failing line) goes into the table in ``benchmarks/RESULTS.md`` under
 "Online profiles against the stand-in Hub", one row per notebook, replaced on a re-run.
+
+A notebook states what a *trained* model does as ``assert``s (claims); everything else it
+does (loading, tokenising, running lenses, plotting, time, memory) is mechanics. On the
+stand-in Hub's random weights only the mechanics can be checked: ``--claims-unchecked``
+lists a failing ``assert`` in the result instead of failing the run, and any other error,
+a timeout or a kernel killed for memory still fails it.
 """
 
 from __future__ import annotations
@@ -122,21 +128,35 @@ def _failure(index: int, err: Exception) -> str:
 FATAL = (CellTimeoutError, DeadKernelError)
 
 
-def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int) -> None:
+def _is_claim(err: Exception) -> bool:
+    """A failed notebook ``assert``: a claim about what a trained model does."""
+    return getattr(err, "ename", "") == "AssertionError"
+
+
+def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int,
+             claims_unchecked: bool = False) -> None:
     """Run every cell, stopping at the first error unless ``keep_going``.
 
+    With ``claims_unchecked`` (random weights), a failing ``assert`` is a claim that
+    cannot hold here: it is listed, not counted as a failure, and the run goes on.
     Failures name the cell's index in the original notebook (without the probe).
     """
-    failures = []
+    failures, claims = [], []
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
             try:
                 client.execute_cell(cell, index)
             except (CellExecutionError, *FATAL) as err:
-                failures.append(_failure(index - (index > probe), err))
+                failure = _failure(index - (index > probe), err)
+                if claims_unchecked and _is_claim(err):
+                    claims.append(failure)
+                    continue
+                failures.append(failure)
                 if not keep_going or isinstance(err, FATAL):
                     break
     run.result = "; ".join(failures) or "passed"
+    if claims:
+        run.result += " (claims not checked on random weights: " + "; ".join(claims) + ")"
 
 
 def _with_probe(nb) -> int:
@@ -154,7 +174,7 @@ def _probed_model(cell) -> str:
 
 
 def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False,
-                 max_rss_mib: float = 8192) -> Run:
+                 max_rss_mib: float = 8192, claims_unchecked: bool = False) -> Run:
     """Execute one notebook's copy with the online profile; measure time and peak RSS."""
     run = Run(path.name)
     nb = nbformat.read(path, as_version=4)
@@ -167,7 +187,7 @@ def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False,
         rss.start()
         start = time.monotonic()
         try:
-            _execute(client, nb, run, keep_going, probe)
+            _execute(client, nb, run, keep_going, probe, claims_unchecked)
         finally:
             run.wall_s = time.monotonic() - start
             run.peak_rss_mib = rss.stop()
@@ -233,13 +253,16 @@ def main() -> None:
                         help="kill the kernel when its process tree's RSS passes this")
     parser.add_argument("--keep-going", action="store_true",
                         help="run the cells after a failing one too, and report every failure")
+    parser.add_argument("--claims-unchecked", action="store_true",
+                        help="random weights: a failing assert is listed, not a failure")
     args = parser.parse_args()
     online_environment()
     failed = 0
     for path in args.notebooks:
-        run = run_notebook(path, args.cell_timeout, args.keep_going, args.max_rss_mib)
+        run = run_notebook(path, args.cell_timeout, args.keep_going, args.max_rss_mib,
+                           args.claims_unchecked)
         print(row(run), flush=True)
-        failed += run.result != "passed"
+        failed += not run.result.startswith("passed")
         if not args.no_table:
             update_table([run])
     raise SystemExit(1 if failed else 0)

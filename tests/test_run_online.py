@@ -14,3 +14,27 @@ def test_rows_are_appended_then_replaced_and_other_sections_kept(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| 0")]
     assert [r.split(" | ")[0] for r in rows] == ["| 01.ipynb", "| 02.ipynb"]
     assert "| 40 | 1700 | cell 1: a \\| b |" in rows[0]
+
+
+def _notebook(tmp_path, *sources):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    path = tmp_path / "claims.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_random_weights_list_failed_claims_but_fail_on_broken_mechanics(tmp_path):
+    from benchmarks.run_online import run_notebook
+
+    claim = 'assert 1 > 2, "the tuned lens beats the logit lens"'
+    path = _notebook(tmp_path, claim, "x = 1")
+    run = run_notebook(path, cell_timeout=60, claims_unchecked=True)
+    assert run.result.startswith("passed (claims not checked on random weights: cell 0:")
+    assert "the tuned lens beats the logit lens" in run.result
+    strict = run_notebook(path, cell_timeout=60)
+    assert strict.result.startswith("cell 0: AssertionError")
+    broken = run_notebook(_notebook(tmp_path, claim, 'raise ValueError("no pad token")'),
+                          cell_timeout=60, claims_unchecked=True)
+    assert broken.result.startswith("cell 1: ValueError: no pad token")
