@@ -54,6 +54,7 @@ LAZY_NAMES = {
     **dict.fromkeys(("prompt_features",), "analysis.features"),
     **dict.fromkeys(("detection_table",), "analysis.detectors"),
     **dict.fromkeys(("make_prompts",), "analysis.injection"),
+    **dict.fromkeys(("authors_curves", "authors_table1", "AUTHORS_VALUES"), "analysis.authors"),
     **dict.fromkeys(("select_profile",), "profiles"),
     **dict.fromkeys(("explorer", "top_k_explorer"), "widgets"),
 }

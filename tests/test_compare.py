@@ -93,6 +93,17 @@ def test_plot_models_by_layer_has_a_panel_per_lens():
     assert len(fig.axes[0].get_lines()) >= 2  # one line per model
 
 
+def test_plot_models_by_layer_draws_the_authors_curves_dashed():
+    curves = pd.DataFrame({"model": ["gpt2"] * 4, "lens": ["logit lens"] * 2 + ["tuned lens"] * 2,
+                           "depth": [0.0, 1.0] * 2, "value": [5, 1, 2, 1]})
+    authors = pd.DataFrame({"model": ["gpt2", "other"], "lens": ["tuned lens"] * 2,
+                            "depth": [0.0, 0.0], "value": [2.5, 9.0]})
+    fig = plotting.plot_models_by_layer(curves, authors=authors)
+    dashed = [line for line in fig.axes[1].get_lines() if line.get_linestyle() == "--"]
+    assert [line.get_label() for line in dashed] == ["gpt2 (authors)"]  # "other" not drawn
+    assert not [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+
+
 def test_zero_tuned_lens_curve_equals_the_logit_lens(folders, tmp_path):
     names, data = folders
     model, tokenizer = compare.load_model(names[0])

@@ -65,7 +65,8 @@ def plot_layer_metrics(
 
 
 def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str = "depth",
-                         metric: str = "cross-entropy") -> Figure:
+                         metric: str = "cross-entropy",
+                         authors: pd.DataFrame | None = None) -> Figure:
     """One panel per lens, one line per model: the paper's Figs. 5 and 14.
 
     Args:
@@ -74,6 +75,8 @@ def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str =
         unit: Unit of ``value``, for the y label.
         x: ``"depth"`` (fraction of the model's layers; 1 is the output) or ``"layer"``.
         metric: What ``value`` is, for the y label.
+        authors: The paper's own curves of the same models, drawn dashed in each model's
+            colour (:func:`lensbook.analysis.authors.authors_curves`; same columns).
 
     Returns:
         The figure; the panels share their y axis so that the lenses compare directly.
@@ -81,13 +84,27 @@ def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str =
     lenses = list(dict.fromkeys(curves["lens"]))
     models = list(dict.fromkeys(curves["model"]))  # legend in the order given
     fig, axes = line_panels(len(lenses), sharey=True)
+    colours = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
     for ax, lens in zip(axes, lenses, strict=True):
         sns.lineplot(data=curves[curves["lens"] == lens], x=x, y="value", hue="model",
-                     hue_order=models, marker="o", errorbar=None, ax=ax, legend=ax is axes[-1])
+                     hue_order=models, palette=colours, marker="o", errorbar=None, ax=ax,
+                     legend=ax is axes[-1])
+        if authors is not None:
+            _draw_authors(ax, authors[authors["lens"] == lens], x, colours)
         ax.set_title(lens)
         ax.set_xlabel("depth (fraction of layers)" if x == "depth" else x)
         ax.set_ylabel(f"{metric} ({unit})")
     return fig
+
+
+def _draw_authors(ax: Axes, authors: pd.DataFrame, x: str, colours: dict) -> None:
+    """The paper's curves of the models in ``colours``: dashed, labelled as the authors'."""
+    for model, rows in authors.groupby("model", sort=False):
+        if model in colours:
+            ax.plot(rows[x], rows["value"], ls="--", lw=1.2, color=colours[model],
+                    label=f"{model} (authors)")
+    if authors["model"].isin(colours).any() and ax.get_legend() is not None:
+        ax.legend(fontsize="small")
 
 
 def plot_training_history(history: pd.DataFrame, *, log_scale: bool = True) -> Figure:
