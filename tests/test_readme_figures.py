@@ -43,3 +43,25 @@ def test_measured_numbers_come_from_the_notebooks(row):
     assert numbers, f"no measured number in {row[-1]!r}"
     missing = [n for n in numbers if n not in shown]
     assert not missing, f"{missing} not in the outputs of {notebooks}"
+
+
+def authors_numbers() -> set[str]:
+    """Every number in the authors' data, as the README would print it."""
+    from lensbook.analysis.authors import AUTHORS_VALUES, authors_curves, authors_table1
+
+    curves, table = authors_curves(), authors_table1()
+    values = [*curves["value"], *table["auroc"], *table["low"], *table["high"]]
+    shown = {f"{v:.2f}" for v in values}
+    singles = [v for v in AUTHORS_VALUES.values() if isinstance(v, float)]
+    pairs = [x for pair in AUTHORS_VALUES["table2_spearman"].values() for x in pair]
+    return shown | {str(abs(v)) for v in singles} | {f"{v:.3f}" for v in pairs}
+
+
+def test_the_authors_column_cites_the_shipped_data():
+    header = (ROOT / "README.md").read_text().split(HEADING, 1)[1]
+    assert "| authors' number | measured offline |" in header
+    known = authors_numbers()
+    for row in ROWS:
+        numbers = re.findall(r"\d+\.\d+(?![A-Za-z\d])", row[-2])  # not "2.7B"
+        missing = [n for n in numbers if n not in known]
+        assert not missing, f"{missing} of {row[0]!r} are not in lensbook/paper_data"
