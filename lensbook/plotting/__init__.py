@@ -22,7 +22,12 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from lensbook.plotting.bars import plot_depth_by_group, plot_detection, plot_top_k
+from lensbook.plotting.bars import (
+    plot_depth_by_group,
+    plot_detection,
+    plot_top_k,
+    plot_update_alignment,
+)
 from lensbook.plotting.heatmap import (
     HeatmapData,
     heatmap_data,
@@ -54,6 +59,7 @@ __all__ = [
     "plot_training_history",
     "plot_trajectory",
     "plot_transfer_matrix",
+    "plot_update_alignment",
     "save_figure",
     "strided_layers",
 ]

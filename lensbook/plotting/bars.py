@@ -1,4 +1,4 @@
-"""Bar and interval charts: top-k predictions, depth by group, AUROC per task."""
+"""Bar, box and interval charts: top-k predictions, depth by group, AUROC per task, updates."""
 
 from __future__ import annotations
 
@@ -112,3 +112,29 @@ def _draw_lens(ax, rows: Sequence[dict], tasks: list[str], offset: float, label:
     low = np.array([by_task[t]["low"] for t in present])
     high = np.array([by_task[t]["high"] for t in present])
     ax.errorbar(x, value, yerr=[value - low, high - value], fmt="o", capsize=3, label=label)
+
+
+def plot_update_alignment(cells: pd.DataFrame, deletion: pd.DataFrame) -> Figure:
+    """The paper's Fig. 19: block updates against the loss gradient, and layer deletion.
+
+    Args:
+        cells: :func:`lensbook.analysis.iterative.update_alignment`'s rows
+            (``layer, cosine``).
+        deletion: :func:`lensbook.analysis.iterative.layer_deletion`'s rows
+            (``layer, increase``).
+
+    Returns:
+        Two panels: the cosine's distribution per block (below 0 means the block's update
+        points downhill on the loss), and the loss increase when the block is skipped.
+    """
+    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    sns.boxplot(data=cells, x="layer", y="cosine", color="#9ecae1", showfliers=False,
+                ax=left)
+    left.axhline(0.0, color="black", lw=0.8)
+    left.set(xlabel="block", ylabel="cos(update, ∇ loss)",
+             title="update vs loss gradient (< 0: downhill)")
+    right.bar(deletion["layer"], deletion["increase"], color="#3182bd")
+    right.set(xlabel="block deleted", ylabel="loss increase (nats/token)",
+              title="deleting one block")
+    return fig

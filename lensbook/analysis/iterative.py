@@ -1,0 +1,168 @@
+"""Iterative inference (the paper's Fig. 19): do the blocks walk downhill on the loss?
+
+If a model refines one prediction block by block, each block's update of the residual
+stream, ``Δ_ℓ = block_ℓ(h_ℓ) - h_ℓ``, should point against the gradient of the model's
+loss with respect to that stream, ``∇_{h_ℓ} loss``: a first-order step downhill, so
+``cos(Δ_ℓ, ∇_{h_ℓ} loss) < 0``. The paper finds the cosine negative at almost every
+position of Pythia-6.9B. :func:`update_alignment` measures it; :func:`layer_deletion`
+measures the other half of the figure: how much the loss rises when one block is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+
+from lensbook.core.parts import find_parts
+
+
+def _residual(value: object) -> torch.Tensor:
+    """The residual stream in a block's output (a tensor, or the first of a tuple)."""
+    return value[0] if isinstance(value, tuple) else value
+
+
+def _block_input(args: tuple, kwargs: dict) -> torch.Tensor:
+    return args[0] if args else kwargs["hidden_states"]
+
+
+@contextmanager
+def _recording(blocks: nn.ModuleList) -> Iterator[list[list[torch.Tensor]]]:
+    """Record each block's ``[input, output]`` residual stream; inputs keep their grad."""
+    pairs: list[list[torch.Tensor]] = [[] for _ in blocks]
+
+    def before(i: int):
+        def hook(module, args, kwargs):
+            h = _block_input(args, kwargs)
+            h.retain_grad()
+            pairs[i][:] = [h]
+        return hook
+
+    def after(i: int):
+        def hook(module, args, kwargs, output):
+            pairs[i].append(_residual(output))
+        return hook
+
+    handles = [b.register_forward_pre_hook(before(i), with_kwargs=True)
+               for i, b in enumerate(blocks)]
+    handles += [b.register_forward_hook(after(i), with_kwargs=True) for i, b in enumerate(blocks)]
+    try:
+        yield pairs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def _stream_gradients(model: PreTrainedModel) -> Iterator[None]:
+    """Gradients for the residual stream only: weights frozen, embeddings' output tracked."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    handle = model.get_input_embeddings().register_forward_hook(
+        lambda module, args, out: out.requires_grad_())
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        handle.remove()
+        for p in trainable:
+            p.requires_grad_(True)
+
+
+def _loss(model: PreTrainedModel, input_ids: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy (nats) of the model on ``input_ids``."""
+    logits = model(input_ids=input_ids).logits[:, :-1]
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # fp32 or better
+    return F.cross_entropy(logits.flatten(0, 1), input_ids[:, 1:].flatten())
+
+
+def update_alignment(model: PreTrainedModel, input_ids: torch.Tensor,
+                     batch_size: int = 8) -> pd.DataFrame:
+    """Cosine between each block's update and the loss gradient at its input, per position.
+
+    Args:
+        model: A causal LM (its weights get no gradient; only the residual stream does).
+        input_ids: ``(sequences, seq)`` token ids.
+        batch_size: Sequences per forward/backward pass.
+
+    Returns:
+        One row per (layer, sequence, position): ``layer`` (the block), ``sequence``,
+        ``position``, ``cosine``. The last position of each sequence is left out: no
+        loss depends on it, so its gradient is zero.
+    """
+    blocks = find_parts(model).layers
+    frames = []
+    for start in range(0, len(input_ids), batch_size):
+        batch = input_ids[start:start + batch_size].to(model.device)
+        with _stream_gradients(model), _recording(blocks) as pairs:
+            _loss(model, batch).backward()
+        for layer, (h_in, h_out) in enumerate(pairs):
+            update = (h_out - h_in).detach().float()
+            cos = F.cosine_similarity(update, h_in.grad.float(), dim=-1)
+            frames.append(_cells(cos[:, :-1], layer, start))  # the last position has no loss
+    return pd.concat(frames, ignore_index=True)
+
+
+def _cells(values: torch.Tensor, layer: int, first_sequence: int) -> pd.DataFrame:
+    seq, pos = torch.meshgrid(torch.arange(values.shape[0]), torch.arange(values.shape[1]),
+                              indexing="ij")
+    return pd.DataFrame({"layer": layer, "sequence": (seq + first_sequence).flatten().numpy(),
+                         "position": pos.flatten().numpy(),
+                         "cosine": values.flatten().cpu().numpy()})
+
+
+@contextmanager
+def _skipping(block: nn.Module) -> Iterator[None]:
+    """Replace ``block``'s update by zero: its output residual is its input."""
+    def hook(module, args, kwargs, output):
+        h = _block_input(args, kwargs)
+        return (h, *output[1:]) if isinstance(output, tuple) else h
+
+    handle = block.register_forward_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def layer_deletion(model: PreTrainedModel, input_ids: torch.Tensor,
+                   batch_size: int = 8) -> pd.DataFrame:
+    """The model's loss with each block deleted (skipped), against the intact model.
+
+    Args:
+        model: A causal LM.
+        input_ids: ``(sequences, seq)`` token ids.
+        batch_size: Sequences per forward pass.
+
+    Returns:
+        One row per block: ``layer``, ``loss`` (nats per token with that block skipped),
+        ``increase`` (over the intact model's loss, which ``attrs["intact"]`` holds).
+    """
+    def mean_loss() -> float:
+        losses = [_loss(model, input_ids[i:i + batch_size].to(model.device)).item()
+                  for i in range(0, len(input_ids), batch_size)]
+        return sum(losses) / len(losses)
+
+    intact = mean_loss()
+    rows = []
+    for layer, block in enumerate(find_parts(model).layers):
+        with _skipping(block):
+            loss = mean_loss()
+        rows.append({"layer": layer, "loss": loss, "increase": loss - intact})
+    frame = pd.DataFrame(rows)
+    frame.attrs["intact"] = intact
+    return frame
+
+
+def alignment_summary(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per layer: median cosine and the fraction of positions where it is negative."""
+    grouped = cells.groupby("layer")["cosine"]
+    return pd.DataFrame({"median": grouped.median(),
+                         "negative": grouped.apply(lambda c: float((c < 0).mean()))})
