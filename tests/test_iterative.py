@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from lensbook import plotting
 from lensbook.analysis import iterative
-from lensbook.analysis.input_copy import input_copy_curves
+from lensbook.analysis.input_copy import input_copy_curves, input_copy_rates
 from lensbook.core.parts import find_parts
 from lensbook.core.trajectory import Trajectory
 from tests.tiny_models import CONFIGS, make_model, sample_ids
@@ -102,3 +102,14 @@ def test_input_copy_curves_count_top1_equal_to_the_input():
     curves = input_copy_curves({"logit lens": trajs}, model="toy")
     assert curves["value"].tolist() == [0.75, 0.75, 0.0]  # 3 of 4, 3 of 4, none
     assert curves["layers"].tolist() == [2, 2, 2] and curves["model"].eq("toy").all()
+
+
+def test_input_copy_rates_in_batches_equal_one_pass():
+    from lensbook.core.lens import LogitLens
+    from lensbook.core.run import trajectories_from_ids
+
+    model, ids = make_model("gpt2"), sample_ids(batch=5, seq=6)
+    lenses = {"logit lens": LogitLens.from_model(model)}
+    batched = input_copy_rates(model, lenses, ids.tolist(), model_name="m", batch_size=2)
+    whole = input_copy_curves(trajectories_from_ids(model, lenses, ids.tolist()), model="m")
+    pd.testing.assert_frame_equal(batched, whole)
