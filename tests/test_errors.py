@@ -92,6 +92,14 @@ def test_a_model_and_tokenizer_pair_is_named():
         LogitLens.from_model(pair)
 
 
+def test_load_model_refuses_an_unknown_dtype_and_a_missing_gpu():
+    with pytest.raises(ValueError, match="unknown dtype 'float33'"):
+        load_model("lensbook-tiny", dtype="float33")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU: use device='cpu'"):
+            load_model("lensbook-tiny", device="cuda")
+
+
 # --- token ids and prompts --------------------------------------------------------------
 
 
@@ -301,6 +309,20 @@ def test_nan_before_the_first_checkpoint_names_no_missing_file(tmp_path):
         train_lens(model, ids_of(), config, lens=lens)
     assert "last good checkpoint" not in str(info.value)
     assert not checkpoint_path(tmp_path).exists()
+
+
+def test_training_data_of_the_wrong_type_or_vocabulary():
+    model = make_model("gpt2")
+    with pytest.raises(TypeError, match="data must be TokenChunks.*load_chunks"):
+        train_lens(model, ids_of().tolist(), small_config())
+    with pytest.raises(InputError, match=r"token id \d+ is outside .* vocabulary \(0..96\)"):
+        train_lens(model, ids_of() + VOCAB + 2, small_config())
+
+
+def test_the_load_model_pair_is_named_by_trajectory():
+    pair = (make_model("gpt2"), make_tokenizer())
+    with pytest.raises(TypeError, match="pair: unpack it"):
+        trajectory(pair, make_tokenizer(), LogitLens.from_model(pair[0]), "The cat")
 
 
 def test_a_logit_lens_has_nothing_to_train():

@@ -140,8 +140,12 @@ def load_model(
     Raises:
         UnsupportedModelError: An encoder-decoder model (T5, BART…), or one that
             transformers has no causal-LM class for; checked before any weight is read.
+        ValueError: An unknown dtype, or a CUDA device where torch sees none.
     """
     source = str(EMBEDDED_MODELS.get(name_or_path, name_or_path))
+    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but torch sees no CUDA GPU: "
+                         "use device='cpu' (or install a CUDA build of torch)")
     _check_causal_lm(source, name_or_path, revision, trust_remote_code)
     # An explicit float32 default: transformers 5 otherwise loads the checkpoint's dtype
     # (float16 for Pythia and OPT), which is slow on a CPU and not what we document.
@@ -177,5 +181,7 @@ def _check_causal_lm(source: str, name: str, revision: str | None, trust_remote_
 def _as_dtype(dtype: torch.dtype | str) -> torch.dtype | str:
     """``"bfloat16"`` -> ``torch.bfloat16``; ``"auto"`` and dtypes pass through."""
     if isinstance(dtype, str) and dtype != "auto":
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}: use e.g. 'float32', 'bfloat16' or 'auto'")
         return getattr(torch, dtype)
     return dtype

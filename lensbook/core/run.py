@@ -21,6 +21,7 @@ from lensbook.core.errors import InputError
 from lensbook.core.guards import check_finite, check_ids, check_lens_fits
 from lensbook.core.lens import Lens
 from lensbook.core.model import context_length, run_model
+from lensbook.core.parts import check_model
 from lensbook.core.tokens import (
     cached_vocabulary,
     check_lengths,
@@ -166,6 +167,7 @@ def trajectories_from_ids(
         ValueError: For an empty sequence, one longer than the model's context, or
             ``last_positions`` outside 1 .. the shortest sequence's length.
     """
+    check_model(model)
     if not lenses:
         raise InputError("no lenses given: pass e.g. {'logit lens': LogitLens.from_model(model)}")
     check_lengths(sequences, context_length(model))

@@ -30,7 +30,7 @@ from lensbook.core.errors import (
     InsufficientDataError,
     NonFiniteLossError,
 )
-from lensbook.core.guards import check_lens_fits, nonfinite_parameter
+from lensbook.core.guards import check_ids, check_lens_fits, nonfinite_parameter
 from lensbook.core.lens import Lens
 from lensbook.core.model import hidden_states
 from lensbook.core.tuned import TunedLens
@@ -56,6 +56,9 @@ def check_budget(data: TokenChunks | torch.Tensor, config: TrainConfig) -> torch
         InsufficientDataError: Fewer tokens than ``steps * tokens_per_step`` (both named).
     """
     ids = token_ids(data)
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"data must be TokenChunks or a (n_chunks, seq_len) tensor of ids, got "
+                        f"{type(ids).__name__}: see lensbook.load_chunks")
     if ids.ndim != 2 or ids.shape[1] != config.seq_len:
         raise ValueError(
             f"the data's chunks have shape {tuple(ids.shape)}, but seq_len={config.seq_len}"
@@ -103,6 +106,7 @@ def train_lens(
     """
     config = config or TrainConfig()
     ids = check_budget(data, config)
+    check_ids(model, ids)
     lens = lens if lens is not None else TunedLens.from_model(model)
     check_lens_fits(model, lens)
     if not lens.trainable_parameters():
