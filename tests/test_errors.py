@@ -248,6 +248,24 @@ def test_the_hash_warning_names_both_models(saved):
         load_lens(folder, neo)
 
 
+def test_the_hash_warning_names_the_embedded_models():
+    neo, _ = load_model("lensbook-nano-neo")
+    folder = lensbook.embedded.families.EMBEDDED_MODELS["lensbook-nano"] / "lens"
+    with pytest.warns(UserWarning, match="for lensbook-nano, whose .* of lensbook-nano-neo"):
+        load_lens(folder, neo)
+
+
+def test_nan_lens_weights_are_refused(saved):
+    model, folder = saved
+    lens = load_lens(folder, model)
+    with torch.no_grad():
+        lens.translators[2].bias[0] = float("nan")
+    save_lens(lens, folder)
+    with pytest.raises(LensFileError, match="params.pt hold NaN .*'2.bias'.*retrain") as info:
+        load_lens(folder, model)
+    assert "also holds" not in str(info.value)  # both files are bad: no advice to load one
+
+
 def test_a_missing_lens_folder_is_named(tmp_path):
     with pytest.raises(LensFileError, match="lens folder not found: .*nowhere"):
         load_lens(tmp_path / "nowhere", make_model("gpt2"))

@@ -227,6 +227,8 @@ def _read_both(folder: Path) -> dict[str, torch.Tensor]:
             states[form] = (_read_torch if form == "pt" else _read_safetensors)(path)
         except LensFileError as err:
             broken[form] = err
+    if len(broken) == len(paths):
+        raise broken["pt"]
     if broken:
         bad = next(iter(broken))
         other = "safetensors" if bad == "pt" else "pt"
@@ -254,9 +256,10 @@ def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
-        return load_file(path)
+        state = load_file(path)
     except (safetensors.SafetensorError, OSError, ValueError) as err:
         raise LensFileError(f"cannot read lens weights {path}: {err}") from err
+    return _finite(state, path)
 
 
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
@@ -273,6 +276,15 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
         ) from err
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise LensFileError(f"{path} must hold a dict of tensors")
+    return _finite(state, path)
+
+
+def _finite(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """The state, after checking that no weight is NaN or infinite."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise LensFileError(f"lens weights {path} hold NaN or infinite values (in {key!r}): "
+                                "the lens that wrote them diverged; retrain it")
     return state
 
 
