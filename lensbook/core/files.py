@@ -9,6 +9,11 @@ for a tuned lens the translator weights under the keys ``"0.weight"``, ``"0.bias
   only with ``torch.load(weights_only=True)``, which refuses arbitrary objects.
 * ``params.safetensors``: the same tensors in a format that cannot run code.
 
+When a folder holds both, both are read and must agree; otherwise one of them is stale
+(the reference package re-saving a lens writes only ``params.pt``) and
+:func:`load_lens` refuses, naming the newer file, until the user picks one with
+``weights=`` or moves the other away. lensbook never deletes or rewrites either.
+
 Published lenses live in the Hugging Face Space ``AlignmentResearch/tuned-lens``
 under ``lens/<model name>/``; :func:`load_published` fetches them with
 ``huggingface_hub`` (the environment variables ``TUNED_LENS_REPO_ID`` and
