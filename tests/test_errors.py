@@ -266,6 +266,20 @@ def test_nan_lens_weights_are_refused(saved):
     assert "also holds" not in str(info.value)  # both files are bad: no advice to load one
 
 
+def test_a_lens_missing_from_the_hub_is_named(monkeypatch):
+    from huggingface_hub.errors import EntryNotFoundError
+
+    import lensbook.core.files as files
+
+    def missing(repo_id, filename, **kwargs):
+        raise EntryNotFoundError(f"404: {filename}")
+
+    monkeypatch.setattr(files, "hf_hub_download", missing)
+    with pytest.raises(LensFileError, match="no published lens lens/org/nope/ in the space "
+                                            "AlignmentResearch/tuned-lens.*train_lens"):
+        lensbook.load_published(make_model("gpt2"), "org/nope")
+
+
 def test_a_missing_lens_folder_is_named(tmp_path):
     with pytest.raises(LensFileError, match="lens folder not found: .*nowhere"):
         load_lens(tmp_path / "nowhere", make_model("gpt2"))
