@@ -43,8 +43,10 @@ CLI_NOTES = {"clip_grad_norm": "On the command line, 0 disables it.",
 TYPES = {"int": int, "float": float, "str": str}
 # Errors that are the user's to fix (a message says how), printed without a traceback:
 # lensbook's own, bad values and missing or unreadable files (OSError, from transformers
-# and the Hub), and a diverging run. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (LensbookError, ValueError, OSError, FloatingPointError)
+# and the Hub), a diverging run and a GPU out of memory (lower --batch-size or --chunk-mb).
+# Anything else is a bug and keeps its traceback.
+USER_ERRORS = (LensbookError, ValueError, OSError, FloatingPointError,
+               torch.cuda.OutOfMemoryError)
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
