@@ -9,10 +9,8 @@ for a tuned lens the translator weights under the keys ``"0.weight"``, ``"0.bias
   only with ``torch.load(weights_only=True)``, which refuses arbitrary objects.
 * ``params.safetensors``: the same tensors in a format that cannot run code.
 
-When a folder holds both, both are read and must agree; otherwise one of them is stale
-(the reference package re-saving a lens writes only ``params.pt``) and
-:func:`load_lens` refuses, naming the newer file, until the user picks one with
-``weights=`` or moves the other away. lensbook never deletes or rewrites either.
+When a folder holds both, both are read and must agree (see :mod:`lensbook.core.weights`):
+otherwise one is stale and :func:`load_lens` refuses, naming the newer file.
 
 Published lenses live in the Hugging Face Space ``AlignmentResearch/tuned-lens``
 under ``lens/<model name>/``; :func:`load_published` fetches them with
@@ -24,12 +22,10 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import warnings
 from dataclasses import fields
 from pathlib import Path
 
-import safetensors
 import torch
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import (
@@ -37,7 +33,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from transformers import PreTrainedModel
 
 from lensbook.core.errors import LensFileError
@@ -45,12 +41,16 @@ from lensbook.core.head import Unembed
 from lensbook.core.lens import Lens, lens_class
 from lensbook.core.model import num_layers
 from lensbook.core.tuned import LENS_TYPE
+from lensbook.core.weights import (
+    SAFETENSORS_FILE,
+    TORCH_FILE,
+    WEIGHT_FILES,
+    read_torch,
+    read_weights,
+)
 from lensbook.embedded.families import EMBEDDED_MODELS
 
 CONFIG_FILE = "config.json"
-TORCH_FILE = "params.pt"
-SAFETENSORS_FILE = "params.safetensors"
-WEIGHT_FILES = {"pt": TORCH_FILE, "safetensors": SAFETENSORS_FILE}
 DEFAULT_REPO_ID = "AlignmentResearch/tuned-lens"
 DEFAULT_REPO_TYPE = "space"
 # tuned-lens 0.1.0 wrote the hash as ``unemebd_hash`` (renamed in 0.1.1) and lenses published
@@ -200,99 +200,6 @@ def _check_types(config, path: Path) -> None:
             )
 
 
-def read_weights(folder: Path, weights: str | None = None) -> dict[str, torch.Tensor]:
-    """Read a lens's state from ``params.safetensors`` and/or ``params.pt``.
-
-    Args:
-        folder: The lens folder.
-        weights: ``"pt"`` or ``"safetensors"`` to read only that file; ``None`` reads
-            whichever exist and, when both do, checks that they agree.
-
-    Raises:
-        LensFileError: No weight file; an unreadable one; two that disagree.
-    """
-    readers = {"safetensors": _read_safetensors, "pt": _read_torch}
-    if weights is not None and weights not in readers:
-        raise ValueError(f"weights must be 'pt', 'safetensors' or None, got {weights!r}")
-    present = [f for f in readers if (weights in (None, f)) and (folder / WEIGHT_FILES[f]).exists()]
-    if not present:
-        wanted = WEIGHT_FILES[weights] if weights else f"{SAFETENSORS_FILE} or {TORCH_FILE}"
-        raise LensFileError(f"no {wanted} in {folder}")
-    if len(present) == 1:
-        return readers[present[0]](folder / WEIGHT_FILES[present[0]])
-    return _read_both(folder)
-
-
-def _read_both(folder: Path) -> dict[str, torch.Tensor]:
-    """Both weight files, which must hold the same tensors (else one is stale)."""
-    paths = {f: folder / name for f, name in WEIGHT_FILES.items()}
-    states, broken = {}, {}
-    for form, path in paths.items():
-        try:
-            states[form] = (_read_torch if form == "pt" else _read_safetensors)(path)
-        except LensFileError as err:
-            broken[form] = err
-    if len(broken) == len(paths):
-        raise broken["pt"]
-    if broken:
-        bad = next(iter(broken))
-        other = "safetensors" if bad == "pt" else "pt"
-        raise LensFileError(
-            f"{broken[bad]}. The folder also holds {paths[other].name}; if that one is "
-            f"right, load it alone with load_lens(..., weights={other!r}) or move the "
-            "broken file away"
-        ) from broken[bad]
-    if not _same_state(states["pt"], states["safetensors"]):
-        newer = max(paths, key=lambda f: paths[f].stat().st_mtime_ns)
-        raise LensFileError(
-            f"{folder} holds two different sets of lens weights: {TORCH_FILE} and "
-            f"{SAFETENSORS_FILE} disagree ({paths[newer].name} is the newer file), so one "
-            "is stale. Load the right one with load_lens(..., weights='pt' or "
-            "'safetensors'), or move the stale file away"
-        )
-    return states["safetensors"]
-
-
-def _same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(
-        a[k].shape == b[k].shape and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k])
-        for k in a)
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = load_file(path)
-    except (safetensors.SafetensorError, OSError, ValueError) as err:
-        raise LensFileError(f"cannot read lens weights {path}: {err}") from err
-    return _finite(state, path)
-
-
-def _read_torch(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise LensFileError(
-            f"refusing to load {path}: it holds objects other than tensors, and loading "
-            f"it would run arbitrary code ({err})"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise LensFileError(
-            f"cannot read lens weights {path} (truncated or corrupt?): {err}"
-        ) from err
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise LensFileError(f"{path} must hold a dict of tensors")
-    return _finite(state, path)
-
-
-def _finite(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
-    """The state, after checking that no weight is NaN or infinite."""
-    for key, value in state.items():
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise LensFileError(f"lens weights {path} hold NaN or infinite values (in {key!r}): "
-                                "the lens that wrote them diverged; retrain it")
-    return state
-
-
 def build_lens(model: PreTrainedModel, config, state: dict) -> Lens:
     """Check ``config`` and ``state`` against ``model`` and build the lens."""
     want = (model.config.get_text_config().hidden_size, num_layers(model))
@@ -376,4 +283,4 @@ def load_published(
             f"{f' at revision {revision}' if revision else ''}: pass name= for another "
             "name, or train one with lensbook.train_lens"
         ) from err
-    return build_lens(model, read_config(Path(paths[0])), _read_torch(Path(paths[1])))
+    return build_lens(model, read_config(Path(paths[0])), read_torch(Path(paths[1])))
