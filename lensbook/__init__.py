@@ -13,7 +13,15 @@ lensbook`` stays light and ipywidgets is only imported by :mod:`lensbook.widgets
 
 import importlib
 
-from lensbook.core.files import LensFileError, load_lens, load_published, save_lens
+from lensbook.core.errors import (
+    CheckpointError,
+    InputError,
+    LensbookError,
+    LensFileError,
+    NonFiniteModelError,
+    UnsupportedModelError,
+)
+from lensbook.core.files import load_lens, load_published, save_lens
 from lensbook.core.head import Unembed
 from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class, register_lens
 from lensbook.core.model import (
@@ -23,7 +31,7 @@ from lensbook.core.model import (
     hidden_states,
     load_model,
 )
-from lensbook.core.parts import UnsupportedModelError, find_parts
+from lensbook.core.parts import find_parts
 from lensbook.core.run import layer_logits, trajectories_by_lens, trajectories_from_ids, trajectory
 from lensbook.core.trajectory import Trajectory
 from lensbook.core.tuned import TunedLens, TunedLensConfig
@@ -60,7 +68,11 @@ LAZY_NAMES = {
 }
 
 __all__ = [
+    "CheckpointError",
     "DEFAULT_MODEL",
+    "InputError",
+    "LensbookError",
+    "NonFiniteModelError",
     "LENS_TYPES",
     "Lens",
     "LensFileError",

@@ -27,6 +27,7 @@ import torch
 
 from lensbook.analysis.evaluate import evaluate_lenses, pivot, save_metrics
 from lensbook.analysis.transfer import transfer_matrix
+from lensbook.core.errors import LensbookError
 from lensbook.core.files import load_lens, save_lens
 from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class
 from lensbook.core.model import DEFAULT_MODEL, load_model
@@ -40,6 +41,12 @@ from lensbook.training.sources import load_chunks
 CLI_NOTES = {"clip_grad_norm": "On the command line, 0 disables it.",
              "checkpoint_dir": "Default on the command line: OUTPUT/checkpoints."}
 TYPES = {"int": int, "float": float, "str": str}
+# Errors that are the user's to fix (a message says how), printed without a traceback:
+# lensbook's own, bad values and missing or unreadable files (OSError, from transformers
+# and the Hub), a diverging run and a GPU out of memory (lower --batch-size or --chunk-mb).
+# Anything else is a bug and keeps its traceback.
+USER_ERRORS = (LensbookError, ValueError, OSError, FloatingPointError,
+               torch.cuda.OutOfMemoryError)
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +97,8 @@ def _add_data_options(parser: argparse.ArgumentParser, split: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The ``lensbook`` argument parser with its ``train`` and ``eval`` commands."""
     parser = argparse.ArgumentParser(prog="python -m lensbook", description=__doc__.split("\n")[0])
+    parser.add_argument("--traceback", action="store_true",
+                        help="on an error, show the full Python traceback, not one line")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a tuned lens",
                                 description="Train a tuned (or bias-only) lens.")
@@ -208,6 +217,25 @@ def _trained_seq_len(lens: Lens) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the command; returns the exit status."""
+    """Parse ``argv`` and run the command; returns the exit status.
+
+    A user error (bad input, a missing or broken file, too little data, NaN loss) is
+    printed as one line, ``lensbook: error: …``, and the status is 1; ``--traceback``
+    shows the full traceback instead.
+    """
     args = build_parser().parse_args(argv)
-    return run_train(args) if args.command == "train" else run_eval(args)
+    try:
+        return run_train(args) if args.command == "train" else run_eval(args)
+    except USER_ERRORS as err:
+        if args.traceback:
+            raise
+        print(f"lensbook: error: {one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lensbook: interrupted", file=sys.stderr)
+        return 130
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (transformers' and the Hub's span several)."""
+    return " ".join(str(err).split()) or type(err).__name__

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from transformers import PreTrainedModel
 
 from lensbook.analysis.statistic import STATISTICS
+from lensbook.core.errors import LensbookError
 from lensbook.core.lens import LogitLens
 from lensbook.core.run import trajectory
 from lensbook.core.trajectory import Trajectory
@@ -43,6 +44,13 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
     # Light compression: a third of the encoding time, a slightly larger PNG.
     fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
+
+
+def error_html(err: Exception) -> str:
+    """An error as the status line shows it (red; the type named unless lensbook's own)."""
+    text = str(err) if isinstance(err, (LensbookError, ValueError)) else (
+        f"{type(err).__name__}: {err}")
+    return f"<span style='color:#b00020'>{html.escape(text)}</span>"
 
 
 class PromptRunner:
@@ -113,14 +121,17 @@ class _Explorer(widgets.VBox):
     def update(self) -> None:
         """Recompute the trajectory if the prompt or lens changed, then redraw.
 
-        Errors (an empty or too long prompt) are shown in the status line and leave the
-        last figure in place.
+        Errors (an empty, too long or un-tokenisable prompt) are shown in the status line
+        and leave the last figure in place: a callback's exception would otherwise land
+        in the notebook's log, out of the reader's sight.
         """
         try:
-            traj, new = self.runner.current()
-        except ValueError as err:
-            self.status.value = f"<span style='color:#b00020'>{html.escape(str(err))}</span>"
-            return
+            self._recompute_and_draw()
+        except Exception as err:  # any error becomes the status line
+            self.status.value = error_html(err)
+
+    def _recompute_and_draw(self) -> None:
+        traj, new = self.runner.current()
         self.trajectory = traj
         if new:
             self._syncing = True  # resetting sliders must not trigger nested updates

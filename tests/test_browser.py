@@ -3,7 +3,9 @@
 Starts JupyterLab on a copy of ``tests/browser/explorer.ipynb`` in a temporary folder
 (with its own Jupyter, IPython and matplotlib config), runs the notebook, types a new
 prompt, moves the layer-stride slider and checks that the rendered figure changes
-each time. The last screenshot is kept in ``artifacts/browser/``.
+each time; then types an empty and an over-long prompt, checks that the explorer says
+why in its status line (no traceback in the output area) and still works. The last
+screenshot is kept in ``artifacts/browser/``.
 
 Skipped, with the reason, when Chromium, Playwright or the model is missing.
 Never downloads a browser: it uses ``/usr/bin/chromium`` (``make browser-setup`` or
@@ -146,6 +148,13 @@ def _wait_for_update(page, number: int) -> None:
         ".some(e => e.textContent.includes('update ' + n))", arg=number, timeout=TIMEOUT_MS)
 
 
+def _wait_for_status(page, words: str) -> None:
+    """Wait until the explorer's status line shows a message containing ``words``."""
+    page.wait_for_function(
+        "w => [...document.querySelectorAll('.widget-html')]"
+        ".some(e => e.textContent.includes(w))", arg=words, timeout=TIMEOUT_MS)
+
+
 def _open_and_run(page, url: str, token: str) -> None:
     page.goto(f"{url}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=TIMEOUT_MS)
@@ -195,6 +204,18 @@ def test_explorer_in_jupyterlab(lab):
             _wait_for_update(page, 3)
             third = image.screenshot()
             assert third != second, "the figure did not change with the stride slider"
+
+            for bad, words in (("", "empty"), (" the" * 400, "at most 256")):
+                page.fill(".widget-text input", bad)
+                page.press(".widget-text input", "Enter")
+                _wait_for_status(page, words)
+                assert image.screenshot() == third, "a bad prompt changed the figure"
+            assert not page.query_selector_all(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"), \
+                "a bad prompt printed an error in the output area"
+            page.fill(".widget-text input", "The cat sat")
+            page.press(".widget-text input", "Enter")
+            _wait_for_update(page, 4)  # still usable after the errors
             page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
             print(f"screenshot: {ARTIFACTS / 'explorer.png'}")
         except Exception:

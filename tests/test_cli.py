@@ -98,11 +98,14 @@ def test_train_then_eval_writes_lens_config_history_and_metrics(workspace, capsy
     assert "tuned" in capsys.readouterr().out
 
 
-def test_train_fails_early_when_the_data_is_too_small(workspace):
+def test_train_fails_early_when_the_data_is_too_small(workspace, capsys):
     from lensbook.training.loop import InsufficientDataError
 
-    with pytest.raises(InsufficientDataError, match="need"):
-        main(["train", "--model", str(workspace / "model"),
-              "--data", str(workspace / "docs.jsonl"), "--preset", "quick",
-              "--seq-len", "32", "--output", str(workspace / "big")])
+    argv = ["train", "--model", str(workspace / "model"), "--data", str(workspace / "docs.jsonl"),
+            "--preset", "quick", "--seq-len", "32", "--output", str(workspace / "big")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "lensbook: error: the data holds" in err and "need" in err and "Traceback" not in err
     assert not (workspace / "big" / "params.pt").exists()
+    with pytest.raises(InsufficientDataError, match="need"):
+        main(["--traceback", *argv])

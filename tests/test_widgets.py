@@ -102,6 +102,36 @@ def test_bad_prompt_keeps_the_figure_and_says_why(heatmap, model):
     assert heatmap.updates == updates + 1 and "tokens" in heatmap.status.value
 
 
+def test_untokenisable_prompt_shows_a_message_and_the_explorer_stays_usable(model):
+    from tests.test_errors import strict_tokenizer
+
+    box = explorer(model, strict_tokenizer(), prompt="the cat")
+    png, updates = box.png, box.updates
+    box.runner.prompt.value = "the café"
+    assert "cannot encode the prompt" in box.status.value and "color:#b00020" in box.status.value
+    assert box.png == png and box.image.value == png and box.updates == updates
+    box.runner.prompt.value = "   "  # no BOS, and spaces are tokens here: a valid prompt
+    box.runner.prompt.value = "the dog"
+    assert box.updates == updates + 2 and box.trajectory.tokens[:3] == ["t", "h", "e"]
+
+
+def test_any_error_in_a_callback_lands_in_the_status_line(model, lenses):
+    bars = top_k_explorer(model, make_tokenizer(), lenses, prompt=PROMPT)
+    updates, weight = bars.updates, model.transformer.h[0].attn.c_attn.weight
+    original = weight[0, 0].item()
+    with torch.no_grad():
+        weight[0, 0] = float("nan")
+    try:
+        bars.runner.prompt.value = "The dog"
+        assert "NaN" in bars.status.value and "h.0.attn.c_attn" in bars.status.value
+        assert bars.updates == updates
+    finally:
+        with torch.no_grad():
+            weight[0, 0] = original
+    bars.runner.prompt.value = "The cat"
+    assert bars.updates == updates + 1 and "update" in bars.status.value
+
+
 def test_long_prompts_start_with_their_last_tokens(heatmap):
     heatmap.runner.prompt.value = " the" * 40
     assert heatmap.positions.value == (41 - 24, 41) and heatmap.positions.max == 41

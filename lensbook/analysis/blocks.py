@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from lensbook.core.guards import check_finite, check_ids
 from lensbook.core.model import hidden_states
 from lensbook.core.trajectory import NO_TARGET
 
@@ -49,10 +50,17 @@ def token_blocks(
     Yields:
         The ``L + 1`` hidden states of the block's tokens, each ``(tokens, d)``, and
         their next-token targets ``(tokens,)`` (``-100`` where there is none).
+
+    Raises:
+        InputError: Empty chunks, chunks longer than the context or ids outside the
+            vocabulary.
+        NonFiniteModelError: The model's hidden states are NaN or infinite.
     """
+    check_ids(model, ids)
     for batch in tqdm(ids.split(batch_size), disable=not progress, desc="evaluate"):
-        hs = [h.reshape(-1, h.shape[-1]).to(device)
-              for h in hidden_states(model, batch.to(model.device))]
+        raw = hidden_states(model, batch.to(model.device))
+        check_finite(model, raw[-1], "hidden states")
+        hs = [h.reshape(-1, h.shape[-1]).to(device) for h in raw]
         targets = next_token_targets(batch).reshape(-1).to(device)
         for t0 in range(0, targets.shape[0], block):
             rows = slice(t0, t0 + block)

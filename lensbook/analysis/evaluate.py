@@ -33,6 +33,8 @@ from transformers import PreTrainedModel
 
 from lensbook.analysis import metrics
 from lensbook.analysis.blocks import block_tokens, token_blocks
+from lensbook.core.errors import InputError
+from lensbook.core.guards import check_lens_fits
 from lensbook.core.lens import Lens
 from lensbook.core.model import read
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
@@ -96,6 +98,10 @@ def evaluate_lenses(
     Returns:
         A tidy frame with columns ``lens, layer, metric, value, unit``.
     """
+    if not lenses:
+        raise InputError("no lenses given: pass e.g. {'logit lens': LogitLens.from_model(model)}")
+    for lens in lenses.values():
+        check_lens_fits(model, lens)
     factor = bits_per_byte_of(data, bits_per_byte_factor)
     any_lens = next(iter(lenses.values()))
     unembed, points = any_lens.unembed, any_lens.read_points()

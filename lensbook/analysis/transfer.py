@@ -22,6 +22,7 @@ from transformers import PreTrainedModel
 from lensbook.analysis import metrics
 from lensbook.analysis.blocks import block_tokens, token_blocks
 from lensbook.analysis.tables import PREFERRED_UNITS, pick_unit
+from lensbook.core.guards import check_lens_fits
 from lensbook.core.lens import Lens
 from lensbook.core.model import read
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
@@ -39,6 +40,7 @@ def transfer_ce(
     chunk_mb: float = 256.0,
 ) -> torch.Tensor:
     """Mean next-token cross-entropy (nats) of translator ``i`` on layer ``j``: ``(L, L)``."""
+    check_lens_fits(model, lens)
     points, unembed = lens.read_points(), lens.unembed
     sums = torch.zeros(len(points), len(points), dtype=torch.float64)
     count = 0

@@ -9,6 +9,9 @@ for a tuned lens the translator weights under the keys ``"0.weight"``, ``"0.bias
   only with ``torch.load(weights_only=True)``, which refuses arbitrary objects.
 * ``params.safetensors``: the same tensors in a format that cannot run code.
 
+When a folder holds both, both are read and must agree (see :mod:`lensbook.core.weights`):
+otherwise one is stale and :func:`load_lens` refuses, naming the newer file.
+
 Published lenses live in the Hugging Face Space ``AlignmentResearch/tuned-lens``
 under ``lens/<model name>/``; :func:`load_published` fetches them with
 ``huggingface_hub`` (the environment variables ``TUNED_LENS_REPO_ID`` and
@@ -19,35 +22,40 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import warnings
 from dataclasses import fields
 from pathlib import Path
 
-import safetensors
 import torch
 from huggingface_hub import hf_hub_download
-from safetensors.torch import load_file, save_file
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from safetensors.torch import save_file
 from transformers import PreTrainedModel
 
+from lensbook.core.errors import LensFileError
 from lensbook.core.head import Unembed
 from lensbook.core.lens import Lens, lens_class
 from lensbook.core.model import num_layers
 from lensbook.core.tuned import LENS_TYPE
+from lensbook.core.weights import (
+    SAFETENSORS_FILE,
+    TORCH_FILE,
+    WEIGHT_FILES,
+    read_torch,
+    read_weights,
+)
 from lensbook.embedded.families import EMBEDDED_MODELS
 
 CONFIG_FILE = "config.json"
-TORCH_FILE = "params.pt"
-SAFETENSORS_FILE = "params.safetensors"
 DEFAULT_REPO_ID = "AlignmentResearch/tuned-lens"
 DEFAULT_REPO_TYPE = "space"
 # tuned-lens 0.1.0 wrote the hash as ``unemebd_hash`` (renamed in 0.1.1) and lenses published
 # with it keep that key: read it as ``unembed_hash`` so their hash is checked, not ignored.
 MISSPELLED_HASH = "unemebd_hash"
-
-
-class LensFileError(ValueError):
-    """A lens file is missing, truncated, corrupt or unsafe."""
 
 
 def save_lens(
@@ -63,8 +71,14 @@ def save_lens(
 
     Returns:
         The folder.
+
+    Raises:
+        ValueError: An unknown format, or a lens type that saves nothing (the logit lens).
+        LensFileError: Saving one format where the folder holds the other's file, which
+            would be left stale (nothing is written).
     """
     folder = Path(folder)
+    _check_can_save(lens, folder, formats)
     folder.mkdir(parents=True, exist_ok=True)
     _fill_hashes(lens)
     state = {k: v.detach().cpu().contiguous() for k, v in lens.state().items()}
@@ -75,6 +89,24 @@ def save_lens(
     config = {**lens.config.to_dict(), "lens_type": lens.lens_type}
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return folder
+
+
+def _check_can_save(lens: Lens, folder: Path, formats: tuple[str, ...]) -> None:
+    unknown = set(formats) - set(WEIGHT_FILES)
+    if unknown or not formats:
+        raise ValueError(f"unknown lens file formats {sorted(unknown)}: choose from "
+                         f"{sorted(WEIGHT_FILES)}")
+    if getattr(lens, "config", None) is None:
+        raise ValueError(f"a {lens.label} has no saved form: rebuild it with "
+                         f"{type(lens).__name__}.from_model(model)")
+    stale = [WEIGHT_FILES[f] for f in WEIGHT_FILES if f not in formats
+             and (folder / WEIGHT_FILES[f]).exists()]
+    if stale:
+        raise LensFileError(
+            f"{folder / stale[0]} would be left holding other weights than the new "
+            f"{'/'.join(WEIGHT_FILES[f] for f in formats)}: save with formats=('pt', "
+            "'safetensors'), or move that file away first"
+        )
 
 
 def _fill_hashes(lens: Lens) -> None:
@@ -89,18 +121,24 @@ def _fill_hashes(lens: Lens) -> None:
         lens.config.unembed_sha256 = lens.unembed.content_hash()
 
 
-def load_lens(folder: str | Path, model: PreTrainedModel) -> Lens:
+def load_lens(folder: str | Path, model: PreTrainedModel, *, weights: str | None = None) -> Lens:
     """Load a lens for ``model`` from a folder in either layout; its class from ``lens_type``.
 
-    ``params.safetensors`` is preferred when both weight files are present.
+    When the folder holds both ``params.safetensors`` and ``params.pt``, both are read
+    and must hold the same tensors: a folder where one was rewritten (the reference
+    package re-saving a lens writes only ``params.pt``) is refused rather than loaded
+    with stale weights. ``weights="pt"`` or ``"safetensors"`` reads only that file.
 
     Raises:
-        LensFileError: A file is missing, truncated, corrupt or holds non-tensor objects.
+        LensFileError: A file is missing, truncated, corrupt, holds non-tensor objects,
+            a value of the wrong type, or the two weight files disagree.
         ValueError: The lens's ``d_model`` or layer count does not fit the model.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise LensFileError(f"lens folder not found: {folder}")
     config = read_config(folder / CONFIG_FILE)
-    state = read_weights(folder)
+    state = read_weights(folder, weights)
     return build_lens(model, config, state)
 
 
@@ -110,8 +148,8 @@ def read_config(path: Path):
     ``unemebd_hash`` (the reference package's spelling) is read as ``unembed_hash``.
 
     Raises:
-        LensFileError: Missing, not JSON, or without a required field.
-        ValueError: An unregistered ``lens_type``.
+        LensFileError: Missing, not JSON, without a required field, with a value of the
+            wrong type or an unregistered ``lens_type``.
     """
     try:
         raw = json.loads(path.read_text())
@@ -123,47 +161,43 @@ def read_config(path: Path):
         raise LensFileError(f"lens config {path} must hold a JSON object")
     if MISSPELLED_HASH in raw and "unembed_hash" not in raw:
         raw["unembed_hash"] = raw.pop(MISSPELLED_HASH)
-    config_class = lens_class(raw.get("lens_type", LENS_TYPE)).config_class
+    lens_type = raw.get("lens_type", LENS_TYPE)
+    try:
+        config_class = lens_class(str(lens_type)).config_class
+    except ValueError as err:
+        raise LensFileError(f"lens config {path}: {err}") from err
     known = {f.name for f in fields(config_class)}
     for key in sorted(set(raw) - known):
         warnings.warn(f"ignoring unknown key {key!r} in {path}", stacklevel=2)
     try:
-        return config_class(**{k: v for k, v in raw.items() if k in known})
+        config = config_class(**{k: v for k, v in raw.items() if k in known})
     except TypeError as err:
         raise LensFileError(f"lens config {path} lacks a required field: {err}") from err
+    except ValueError as err:
+        raise LensFileError(f"lens config {path} is invalid: {err}") from err
+    _check_types(config, path)
+    return config
 
 
-def read_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """Read a lens's state, from ``params.safetensors`` or else ``params.pt``."""
-    if (folder / SAFETENSORS_FILE).exists():
-        return _read_safetensors(folder / SAFETENSORS_FILE)
-    if (folder / TORCH_FILE).exists():
-        return _read_torch(folder / TORCH_FILE)
-    raise LensFileError(f"no {SAFETENSORS_FILE} or {TORCH_FILE} in {folder}")
+# Type names in config dataclass annotations -> the JSON values they accept.
+_JSON_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+               "dict": (dict,), "list": (list,), "None": (type(None),)}
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(path)
-    except (safetensors.SafetensorError, OSError, ValueError) as err:
-        raise LensFileError(f"cannot read lens weights {path}: {err}") from err
-
-
-def _read_torch(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise LensFileError(
-            f"refusing to load {path}: it holds objects other than tensors, and loading "
-            f"it would run arbitrary code ({err})"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise LensFileError(
-            f"cannot read lens weights {path} (truncated or corrupt?): {err}"
-        ) from err
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise LensFileError(f"{path} must hold a dict of tensors")
-    return state
+def _check_types(config, path: Path) -> None:
+    """Refuse a value of the wrong type (``"d_model": "64"``), naming the key and the file."""
+    for f in fields(config):
+        names = [n.strip() for n in str(f.type).split("|")]
+        if not all(n in _JSON_TYPES for n in names):
+            continue  # a type this check does not know: left to the lens class
+        value = getattr(config, f.name)
+        allowed = tuple(t for n in names for t in _JSON_TYPES[n])
+        wrong_bool = isinstance(value, bool) and bool not in allowed
+        if wrong_bool or not isinstance(value, allowed):
+            raise LensFileError(
+                f"lens config {path}: {f.name} must be {' or '.join(names)}, got "
+                f"{value!r} ({type(value).__name__}); correct the file"
+            )
 
 
 def build_lens(model: PreTrainedModel, config, state: dict) -> Lens:
@@ -176,7 +210,7 @@ def build_lens(model: PreTrainedModel, config, state: dict) -> Lens:
             f"{type(model).__name__} (hidden_size={want[0]}, num_hidden_layers={want[1]})"
         )
     unembed = Unembed(model)
-    check_unembed_hash(config, unembed)
+    check_unembed_hash(config, unembed, model.config.name_or_path)
     lens = lens_class(config.lens_type).from_config(unembed, config)
     try:
         lens.load_state(state)
@@ -185,10 +219,12 @@ def build_lens(model: PreTrainedModel, config, state: dict) -> Lens:
     return lens.to(model.device)
 
 
-def check_unembed_hash(config, unembed: Unembed) -> None:
+def check_unembed_hash(config, unembed: Unembed, model_name: str | None = None) -> None:
     """Warn when the lens was trained for a different output head.
 
-    Uses lensbook's full content hash when the file has one, else the reference's.
+    Uses lensbook's full content hash when the file has one, else the reference's. The
+    warning names the model the lens was trained for and ``model_name``, the model it
+    is being loaded onto.
     """
     if config.unembed_sha256 is not None:
         expected, actual = config.unembed_sha256, unembed.content_hash()
@@ -197,10 +233,11 @@ def check_unembed_hash(config, unembed: Unembed) -> None:
     else:
         return
     if actual != expected:
+        trained_for = config.base_model_name_or_path or "another model"
         warnings.warn(
-            f"the lens was trained for a model whose unembedding differs from this "
-            f"{config.base_model_name_or_path or 'model'}'s (hash {expected[:16]}… vs "
-            f"{actual[:16]}…): another checkpoint, a fine-tune or another dtype",
+            f"the lens was trained for {trained_for}, whose unembedding differs from that "
+            f"of {model_name or 'this model'} (hash {expected[:16]}… vs {actual[:16]}…): "
+            "another model, checkpoint, fine-tune or dtype; its predictions may be off",
             stacklevel=3,
         )
 
@@ -227,6 +264,9 @@ def load_published(
         revision: Hub revision.
     """
     name = name or model.config.name_or_path
+    if not name:
+        raise ValueError("the model has no name (its config.name_or_path is empty): "
+                         "pass the lens's name, e.g. load_published(model, 'gpt2')")
     shipped = Path(EMBEDDED_MODELS.get(name, name)) / "lens"
     if repo_id is None and shipped.is_dir():
         return load_lens(shipped, model)
@@ -234,8 +274,13 @@ def load_published(
     if Path(repo_id).is_dir():
         return load_lens(Path(repo_id) / "lens" / name, model)
     repo_type = repo_type or os.environ.get("TUNED_LENS_REPO_TYPE") or DEFAULT_REPO_TYPE
-    paths = [
-        hf_hub_download(repo_id, f"lens/{name}/{file}", repo_type=repo_type, revision=revision)
-        for file in (CONFIG_FILE, TORCH_FILE)
-    ]
-    return build_lens(model, read_config(Path(paths[0])), _read_torch(Path(paths[1])))
+    try:
+        paths = [hf_hub_download(repo_id, f"lens/{name}/{file}", repo_type=repo_type,
+                                 revision=revision) for file in (CONFIG_FILE, TORCH_FILE)]
+    except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as err:
+        raise LensFileError(
+            f"no published lens lens/{name}/ in the {repo_type} {repo_id}"
+            f"{f' at revision {revision}' if revision else ''}: pass name= for another "
+            "name, or train one with lensbook.train_lens"
+        ) from err
+    return build_lens(model, read_config(Path(paths[0])), read_torch(Path(paths[1])))

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
+from lensbook.core.errors import UnsupportedModelError
+from lensbook.core.parts import check_decoder_only
 from lensbook.embedded.families import DEFAULT_MODEL, EMBEDDED_MODELS
 
 #: Read-point sites. ``"resid"``: the residual stream after ``layer`` blocks
@@ -133,8 +136,17 @@ def load_model(
 
     Returns:
         ``(model, tokenizer)``, the model in ``eval()`` mode.
+
+    Raises:
+        UnsupportedModelError: An encoder-decoder model (T5, BART…), or one that
+            transformers has no causal-LM class for; checked before any weight is read.
+        ValueError: An unknown dtype, or a CUDA device where torch sees none.
     """
     source = str(EMBEDDED_MODELS.get(name_or_path, name_or_path))
+    if device is not None and torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but torch sees no CUDA GPU: "
+                         "use device='cpu' (or install a CUDA build of torch)")
+    _check_causal_lm(source, name_or_path, revision, trust_remote_code)
     # An explicit float32 default: transformers 5 otherwise loads the checkpoint's dtype
     # (float16 for Pythia and OPT), which is slow on a CPU and not what we document.
     kwargs = {"revision": revision, "trust_remote_code": trust_remote_code,
@@ -152,8 +164,24 @@ def load_model(
     return model.eval(), tokenizer
 
 
+def _check_causal_lm(source: str, name: str, revision: str | None, trust_remote_code: bool):
+    """Refuse, from its config alone, a model that is not a decoder-only causal LM."""
+    config = AutoConfig.from_pretrained(source, revision=revision,
+                                        trust_remote_code=trust_remote_code)
+    check_decoder_only(config, name)
+    known = AutoModelForCausalLM._model_mapping  # config class -> causal-LM class
+    if type(config) not in known and not getattr(config, "auto_map", None):
+        raise UnsupportedModelError(
+            f"{name} is a {config.model_type!r} model, which transformers has no causal "
+            "language-model class for; lensbook reads decoder-only causal LMs (GPT-2, "
+            "Pythia, Llama, ...): use one of those"
+        )
+
+
 def _as_dtype(dtype: torch.dtype | str) -> torch.dtype | str:
     """``"bfloat16"`` -> ``torch.bfloat16``; ``"auto"`` and dtypes pass through."""
     if isinstance(dtype, str) and dtype != "auto":
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}: use e.g. 'float32', 'bfloat16' or 'auto'")
         return getattr(torch, dtype)
     return dtype

@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
+
+from lensbook.core.errors import UnsupportedModelError
 
 # Attribute names of the final norm, tried in order on the decoder module.
 NORM_NAMES = ("norm", "final_layer_norm", "ln_f", "final_layernorm", "norm_f")
@@ -40,10 +42,6 @@ KNOWN_PATHS = {
 
 # (decoder module, final norm or None, blocks)
 _Found = tuple[nn.Module, "nn.Module | None", nn.ModuleList]
-
-
-class UnsupportedModelError(ValueError):
-    """Raised when the parts of a model's output head cannot be found."""
 
 
 @dataclass
@@ -79,8 +77,12 @@ def find_parts(model: PreTrainedModel) -> ModelParts:
         The model's :class:`ModelParts` (references to its modules, not copies).
 
     Raises:
-        UnsupportedModelError: Naming the model class and the attributes looked for.
+        TypeError: ``model`` is not a Hugging Face model (e.g. the ``(model, tokenizer)``
+            pair that :func:`~lensbook.load_model` returns).
+        UnsupportedModelError: An encoder-decoder model, or a decoder whose head cannot
+            be found (naming the model class and the attributes looked for).
     """
+    check_model(model)
     unembed = model.get_output_embeddings()
     found = _find_generic(model) or _find_in_table(model)
     if unembed is None or found is None:
@@ -95,6 +97,33 @@ def find_parts(model: PreTrainedModel) -> ModelParts:
     text = model.config.get_text_config()
     softcap = getattr(text, "final_logit_softcapping", None)
     return ModelParts(norm, project_out, unembed, layers, softcap, _logit_scale(model, text))
+
+
+def check_model(model: PreTrainedModel) -> None:
+    """Refuse anything but a Hugging Face decoder-only model, with a message saying why.
+
+    Raises:
+        TypeError: Not a ``PreTrainedModel``.
+        UnsupportedModelError: An encoder-decoder model such as T5 or BART.
+    """
+    if not isinstance(model, PreTrainedModel):
+        hint = (" (load_model returns a (model, tokenizer) pair: unpack it)"
+                if isinstance(model, tuple) else "")
+        raise TypeError(f"expected a Hugging Face model, got {type(model).__name__}{hint}")
+    check_decoder_only(model.config, model.config.name_or_path or type(model).__name__)
+
+
+def check_decoder_only(config: PretrainedConfig, name: str) -> None:
+    """Refuse an encoder-decoder configuration (T5, BART…) before its weights are read.
+
+    Raises:
+        UnsupportedModelError: Naming the model and its type.
+    """
+    if getattr(config, "is_encoder_decoder", False):
+        raise UnsupportedModelError(
+            f"{name} is an encoder-decoder model ({config.model_type}); lensbook reads "
+            "decoder-only causal language models (GPT-2, Pythia, Llama, ...): use one of those"
+        )
 
 
 def _logit_scale(model: PreTrainedModel, text_config) -> float | None:

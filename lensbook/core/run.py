@@ -17,8 +17,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from transformers import PreTrainedModel
 
+from lensbook.core.errors import InputError
+from lensbook.core.guards import check_finite, check_ids, check_lens_fits
 from lensbook.core.lens import Lens
 from lensbook.core.model import context_length, run_model
+from lensbook.core.parts import check_model
 from lensbook.core.tokens import (
     cached_vocabulary,
     check_lengths,
@@ -47,6 +50,11 @@ def layer_logits(
     Returns:
         Logits of shape ``(L + 1, batch, seq, vocab)``: rows ``0..L-1`` from the lens,
         row ``L`` the model's own logits.
+
+    Raises:
+        InputError: Empty ids, ids longer than the context or outside the vocabulary, or
+            a lens for another model.
+        NonFiniteModelError: The model's logits are NaN or infinite.
     """
     return _layer_logits_many(model, [lens], input_ids, attention_mask)[0]
 
@@ -64,7 +72,11 @@ def _layer_logits_many(
     With ``last_positions`` only each row's last real tokens (by ``attention_mask``,
     right padding) are decoded, and ``seq`` is ``last_positions``.
     """
+    check_ids(model, input_ids, attention_mask)
+    for lens in lenses:
+        check_lens_fits(model, lens)
     hidden, logits = run_model(model, input_ids, attention_mask)
+    check_finite(model, logits, "logits", attention_mask)
     if last_positions is not None:
         # Right padding: row b's last tokens sit at columns len_b - last .. len_b - 1.
         cols = attention_mask.sum(1, keepdim=True) - last_positions
@@ -99,6 +111,9 @@ def trajectory(
     Raises:
         ValueError: For an empty prompt, or one longer than the model's context.
     """
+    if not isinstance(prompts, str) and not (
+            isinstance(prompts, Sequence) and all(isinstance(p, str) for p in prompts)):
+        raise TypeError(f"prompts must be a string or a list of strings, got {prompts!r:.80}")
     texts = [prompts] if isinstance(prompts, str) else list(prompts)
     result = trajectories_by_lens(model, tokenizer, {"": lens}, texts, prepend_bos=prepend_bos)
     return result[""][0] if isinstance(prompts, str) else result[""]
@@ -152,6 +167,9 @@ def trajectories_from_ids(
         ValueError: For an empty sequence, one longer than the model's context, or
             ``last_positions`` outside 1 .. the shortest sequence's length.
     """
+    check_model(model)
+    if not lenses:
+        raise InputError("no lenses given: pass e.g. {'logit lens': LogitLens.from_model(model)}")
     check_lengths(sequences, context_length(model))
     if last_positions is not None and not 1 <= last_positions <= min(map(len, sequences)):
         raise ValueError("last_positions must be between 1 and the shortest sequence's "

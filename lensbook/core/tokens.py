@@ -23,6 +23,8 @@ from functools import lru_cache
 
 import torch
 
+from lensbook.core.errors import InputError
+
 SPACE = "␣"  # U+2423 OPEN BOX, drawn by matplotlib's default font (DejaVu Sans)
 SENTENCEPIECE_SPACE = "▁"  # U+2581, SentencePiece's word-boundary marker
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
@@ -131,13 +133,19 @@ def encode(tokenizer, prompt: str, prepend_bos: bool = True) -> list[int]:
     Raises:
         ValueError: For an empty prompt.
     """
+    if not isinstance(prompt, str):
+        raise TypeError(f"a prompt must be a string, got {type(prompt).__name__}")
     if not prompt:
-        raise ValueError("the prompt is empty: give at least one character of text")
-    ids = list(tokenizer(prompt, add_special_tokens=False).input_ids)
+        raise InputError("the prompt is empty: give at least one character of text")
+    try:
+        ids = list(tokenizer(prompt, add_special_tokens=False).input_ids)
+    except Exception as err:  # tokenizers raise their own types, e.g. for unknown characters
+        raise InputError(f"the tokenizer cannot encode the prompt {prompt!r:.60}: "
+                         f"{' '.join(str(err).split())}; change the text") from err
     if prepend_bos and tokenizer.bos_token_id is not None:
         ids = [tokenizer.bos_token_id] + ids
     if not ids:
-        raise ValueError(f"the prompt {prompt!r} gives no tokens")
+        raise InputError(f"the prompt {prompt!r:.60} gives no tokens: give other text")
     return ids
 
 
@@ -148,7 +156,7 @@ def encode_prompts(tokenizer, prompts: Sequence[str], prepend_bos: bool = True) 
         ValueError: For no prompts or an empty prompt.
     """
     if not prompts:
-        raise ValueError("no prompts given")
+        raise InputError("no prompts given")
     return [encode(tokenizer, p, prepend_bos) for p in prompts]
 
 
@@ -166,13 +174,13 @@ def pad_right(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
 def check_lengths(sequences: Sequence[Sequence[int]], limit: int | None) -> None:
     """Raise ``ValueError`` for no sequences, an empty one, or one over ``limit`` tokens."""
     if not sequences:
-        raise ValueError("no sequences given")
+        raise InputError("no sequences given")
     for index, seq in enumerate(sequences):
         which = "the prompt" if len(sequences) == 1 else f"prompt {index}"
         if len(seq) == 0:
-            raise ValueError(f"{which} has no tokens")
+            raise InputError(f"{which} has no tokens")
         if limit is not None and len(seq) > limit:
-            raise ValueError(
+            raise InputError(
                 f"{which} is {len(seq)} tokens long but the model takes at most {limit}: "
                 "shorten it"
             )

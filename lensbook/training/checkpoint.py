@@ -11,13 +11,21 @@ the previous good checkpoint, and it is read with ``torch.load(weights_only=True
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
 
+from lensbook.core.errors import CheckpointError
 from lensbook.training.config import run_fields
 
 CHECKPOINT_FILE = "last.pt"
+# What save_checkpoint writes (training/loop.py); a file without them is not a checkpoint.
+REQUIRED_KEYS = ("step", "translators", "optimizer", "scheduler", "history", "config", "rng",
+                 "n_chunks")
+# Said in every message about a bad checkpoint: lensbook never deletes it itself.
+START_OVER = ("move it away (or set resume=False, --no-resume) to start the run over; "
+              "lensbook leaves it as it is")
 
 
 def checkpoint_path(folder: str | Path) -> Path:
@@ -36,11 +44,35 @@ def save_checkpoint(folder: str | Path, state: dict) -> Path:
 
 
 def load_checkpoint(folder: str | Path) -> dict | None:
-    """The checkpoint in ``folder``, or None if there is none."""
+    """The checkpoint in ``folder``, or None if there is none.
+
+    Raises:
+        CheckpointError: Naming the file when it is truncated or corrupt, holds objects
+            other than tensors and plain data (an unsafe pickle, never executed), or is
+            not a lensbook training checkpoint.
+    """
     path = checkpoint_path(folder)
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"refusing to resume from {path}: it holds objects other than tensors, and "
+            f"loading it would run arbitrary code; {START_OVER}"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(
+            f"cannot resume from {path}: the file is truncated or corrupt "
+            f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); {START_OVER}"
+        ) from err
+    missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(
+            f"cannot resume from {path}: it is not a lensbook training checkpoint (no "
+            f"{', '.join(missing[:3])}); {START_OVER}"
+        )
+    return state
 
 
 def check_compatible(saved_config: dict, config: dict) -> None:
@@ -49,4 +81,5 @@ def check_compatible(saved_config: dict, config: dict) -> None:
              if saved_config.get(k) != config.get(k)}
     if diffs:
         described = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diffs.items())
-        raise ValueError(f"cannot resume: the checkpoint is from a different run ({described})")
+        raise CheckpointError(f"cannot resume: the checkpoint is from a different run "
+                              f"({described}); {START_OVER}")

@@ -17,30 +17,35 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from lensbook.core.errors import (
+    CheckpointError,
+    InputError,
+    InsufficientDataError,
+    NonFiniteLossError,
+)
+from lensbook.core.guards import check_ids, check_lens_fits, nonfinite_parameter
 from lensbook.core.lens import Lens
 from lensbook.core.model import hidden_states
 from lensbook.core.tuned import TunedLens
 from lensbook.training import distributed
-from lensbook.training.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from lensbook.training.checkpoint import (
+    check_compatible,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from lensbook.training.config import TrainConfig
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
 from lensbook.training.history import TrainHistory
 from lensbook.training.objective import KLObjective
 from lensbook.training.optim import build_optimizer, build_scheduler, compute_dtype
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A layer's loss became NaN or infinite; training stopped before the update."""
-
-
-class InsufficientDataError(ValueError):
-    """The data holds fewer tokens than the run's budget."""
 
 
 def check_budget(data: TokenChunks | torch.Tensor, config: TrainConfig) -> torch.Tensor:
@@ -51,6 +56,9 @@ def check_budget(data: TokenChunks | torch.Tensor, config: TrainConfig) -> torch
         InsufficientDataError: Fewer tokens than ``steps * tokens_per_step`` (both named).
     """
     ids = token_ids(data)
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"data must be TokenChunks or a (n_chunks, seq_len) tensor of ids, got "
+                        f"{type(ids).__name__}: see lensbook.load_chunks")
     if ids.ndim != 2 or ids.shape[1] != config.seq_len:
         raise ValueError(
             f"the data's chunks have shape {tuple(ids.shape)}, but seq_len={config.seq_len}"
@@ -92,11 +100,18 @@ def train_lens(
 
     Raises:
         InsufficientDataError: Before any step, when the data is too short.
+        InputError: A lens for another model, or one with nothing to train.
+        CheckpointError: Resuming from a truncated, unsafe or foreign ``last.pt``.
         NonFiniteLossError: Naming the layer and step; the last checkpoint is kept.
     """
     config = config or TrainConfig()
     ids = check_budget(data, config)
+    check_ids(model, ids)
     lens = lens if lens is not None else TunedLens.from_model(model)
+    check_lens_fits(model, lens)
+    if not lens.trainable_parameters():
+        raise InputError(f"the {lens.label} has no trainable parameters: train a "
+                         "TunedLens (or another lens type with parameters)")
     threads = torch.get_num_threads()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -127,6 +142,8 @@ class _Run:
         self.order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(config.seed))
         self.history = TrainHistory(tokens_per_step=config.chunks_per_step * config.seq_len)
         self.start = self._resume() if config.resume and config.checkpoint_dir else 0
+        if not config.resume and config.checkpoint_dir:
+            _warn_overwrite(checkpoint_path(config.checkpoint_dir))
         self.clock = time.perf_counter() - (self.history.seconds or [0.0])[-1]
 
     def loop(self, on_step) -> None:
@@ -177,12 +194,26 @@ class _Run:
         bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
         if not bad:
             return
-        kept = (f"the last good checkpoint is {self.config.checkpoint_dir}/last.pt"
-                if self.config.checkpoint_dir else "no checkpoint was being saved")
         raise NonFiniteLossError(
             f"the loss of layer {bad[0]} is {losses[bad[0]]} at step {step} (layers with "
-            f"non-finite loss: {bad}); training stopped before this update, {kept}"
+            f"non-finite loss: {bad}); training stopped before this update; "
+            f"{self._kept_checkpoint()}; {self._likely_cause()}"
         )
+
+    def _kept_checkpoint(self) -> str:
+        """Where the last good checkpoint is, or why there is none (never a missing file)."""
+        if not self.config.checkpoint_dir:
+            return "no checkpoint was being saved"
+        path = checkpoint_path(self.config.checkpoint_dir)
+        if path.exists():
+            return f"the last good checkpoint is {path}"
+        return f"no checkpoint was written yet (none is at {path})"
+
+    def _likely_cause(self) -> str:
+        bad = nonfinite_parameter(self.model)
+        if bad is not None:
+            return f"the model's parameter {bad} holds NaN or inf: reload or repair it"
+        return "lower the learning rate or enable clip_grad_norm"
 
     def _checkpoint_due(self, done: int) -> bool:
         every = self.config.checkpoint_every
@@ -210,16 +241,31 @@ class _Run:
             return 0
         check_compatible(state["config"], self.config.to_dict())
         if state["n_chunks"] != len(self.ids):
-            raise ValueError(
-                f"cannot resume: the checkpoint's data had {state['n_chunks']} chunks, "
-                f"this data has {len(self.ids)}"
+            raise CheckpointError(
+                f"cannot resume from {checkpoint_path(self.config.checkpoint_dir)}: its data "
+                f"had {state['n_chunks']} chunks, this data has {len(self.ids)}; give the same "
+                "data, or move the checkpoint away to start over"
             )
-        self.lens.load_state(state["translators"])
+        try:
+            self.lens.load_state(state["translators"])
+        except RuntimeError as err:
+            raise CheckpointError(
+                f"cannot resume from {checkpoint_path(self.config.checkpoint_dir)}: its lens "
+                f"weights do not fit this {self.lens.label} ({str(err).splitlines()[0]}); "
+                "resume with the same lens type, or move the checkpoint away to start over"
+            ) from err
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         self.history = TrainHistory(**state["history"])
         return state["step"]
+
+
+def _warn_overwrite(path) -> None:
+    if path.exists():
+        warnings.warn(f"{path} holds an earlier run's checkpoint, which this run will "
+                      "overwrite: pass resume=True (--resume) to continue it, or another "
+                      "checkpoint_dir to keep it", stacklevel=4)
 
 
 def _training_record(config: TrainConfig, history: TrainHistory) -> dict:
