@@ -104,12 +104,12 @@ def test_input_copy_curves_count_top1_equal_to_the_input():
     assert curves["layers"].tolist() == [2, 2, 2] and curves["model"].eq("toy").all()
 
 
-def test_input_copy_rates_in_batches_equal_one_pass():
+def test_lean_input_copy_rates_equal_the_curves_of_full_trajectories():
     from lensbook.core.lens import LogitLens
     from lensbook.core.run import trajectories_from_ids
 
     model, ids = make_model("gpt2"), sample_ids(batch=5, seq=6)
     lenses = {"logit lens": LogitLens.from_model(model)}
-    batched = input_copy_rates(model, lenses, ids.tolist(), model_name="m", batch_size=2)
+    batched = input_copy_rates(model, lenses, ids, model_name="m", batch_size=2)
     whole = input_copy_curves(trajectories_from_ids(model, lenses, ids.tolist()), model="m")
     pd.testing.assert_frame_equal(batched, whole)

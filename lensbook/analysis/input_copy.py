@@ -17,23 +17,37 @@ from transformers import PreTrainedModel
 
 from lensbook.analysis.statistic import copy_rate
 from lensbook.core.lens import Lens
-from lensbook.core.run import trajectories_from_ids
+from lensbook.core.model import read, run_model
 from lensbook.core.trajectory import Trajectory
 
 
+@torch.no_grad()
 def input_copy_rates(model: PreTrainedModel, lenses: Mapping[str, Lens],
-                     sequences: Sequence[Sequence[int]], *, model_name: str = "",
+                     input_ids: torch.Tensor, *, model_name: str = "",
                      batch_size: int = 4) -> pd.DataFrame:
-    """:func:`input_copy_curves` over many sequences, a batch at a time.
+    """:func:`input_copy_curves` over many sequences, lean: only top-1 ids are kept.
 
-    Only one batch's full-vocabulary trajectories are held at once (a 50k-token
-    vocabulary makes each ``layers × tokens × 50k``), so memory stays flat.
+    Each read point is decoded on its own and reduced to its top-1 token at once, so
+    memory holds one ``(batch, seq, vocab)`` block of logits, not a trajectory of every
+    layer (with a 50k vocabulary a trajectory is ``layers × tokens × 50k`` floats).
+
+    Args:
+        model: The model the lenses belong to.
+        lenses: Lenses by name (residual-stream read points).
+        input_ids: ``(sequences, seq)`` token ids, e.g. ``load_chunks(...).input_ids``.
+        model_name: For the ``model`` column.
+        batch_size: Sequences per forward pass.
     """
     hits: dict[str, list[torch.Tensor]] = {name: [] for name in lenses}
-    for start in range(0, len(sequences), batch_size):
-        batch = trajectories_from_ids(model, lenses, sequences[start:start + batch_size])
-        for name, trajectories in batch.items():
-            hits[name] += [copy_rate(t) for t in trajectories]
+    for start in range(0, len(input_ids), batch_size):
+        ids = input_ids[start:start + batch_size].to(model.device)
+        hidden, logits = run_model(model, ids)
+        output = logits.argmax(-1) == ids
+        for name, lens in lenses.items():
+            rows = [lens(read(hidden, p), i).argmax(-1) == ids
+                    for i, p in enumerate(lens.read_points())]
+            # (L + 1, batch * seq) per batch: the lens's rows, then the output.
+            hits[name].append(torch.stack([*rows, output]).flatten(1).float().cpu())
     return _curves(hits, model_name)
 
 
