@@ -15,6 +15,7 @@ import importlib
 
 from lensbook.core.files import LensFileError, load_lens, load_published, save_lens
 from lensbook.core.head import Unembed
+from lensbook.core.jacobian import JacobianLens, JacobianLensConfig, load_jacobian_artifact
 from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class, register_lens
 from lensbook.core.model import (
     DEFAULT_MODEL,
@@ -60,6 +61,8 @@ LAZY_NAMES = {
 
 __all__ = [
     "DEFAULT_MODEL",
+    "JacobianLens",
+    "JacobianLensConfig",
     "LENS_TYPES",
     "Lens",
     "LensFileError",
@@ -76,6 +79,7 @@ __all__ = [
     "layer_logits",
     "lens_class",
     "load_lens",
+    "load_jacobian_artifact",
     "load_model",
     "load_published",
     "register_lens",
