@@ -15,7 +15,12 @@ import importlib
 
 from lensbook.core.files import LensFileError, load_lens, load_published, save_lens
 from lensbook.core.head import Unembed
-from lensbook.core.jacobian import JacobianLens, JacobianLensConfig, load_jacobian_artifact
+from lensbook.core.jacobian import (
+    JacobianLens,
+    JacobianLensConfig,
+    load_jacobian_artifact,
+    save_jacobian_artifact,
+)
 from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class, register_lens
 from lensbook.core.model import (
     DEFAULT_MODEL,
@@ -83,6 +88,7 @@ __all__ = [
     "load_model",
     "load_published",
     "register_lens",
+    "save_jacobian_artifact",
     "save_lens",
     "trajectories_by_lens",
     "trajectories_from_ids",

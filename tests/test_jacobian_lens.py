@@ -7,7 +7,7 @@ import torch
 
 import lensbook
 from lensbook import JacobianLens, LensFileError, LogitLens
-from lensbook.core.jacobian import load_jacobian_artifact
+from lensbook.core.jacobian import load_jacobian_artifact, save_jacobian_artifact
 from lensbook.core.jacobian_fit import fit_jacobian_lens, relative_change
 from tests.tiny_models import make_model, sample_ids
 from tests.tiny_tokenizer import make_tokenizer
@@ -15,11 +15,12 @@ from tests.tiny_tokenizer import make_tokenizer
 FIT_ARCHS = ("gpt2", "llama", "gemma2", "gpt_neox", "opt_350m_style")
 
 
-def brute_force_jacobian(model, ids: torch.Tensor, layer: int) -> torch.Tensor:
+def brute_force_jacobian(model, ids: torch.Tensor, layer: int, skip: int) -> torch.Tensor:
     """The official definition with ``torch.autograd.functional.jacobian``, one prompt.
 
-    ``f(x) = sum_t h_final[t]`` with block ``layer``'s input replaced by ``x``; the full
-    ``(d, seq, d)`` Jacobian, averaged over source positions.
+    ``f(x) = sum_{t in V} h_final[t]`` with block ``layer``'s input replaced by ``x``;
+    the full ``(d, seq, d)`` Jacobian, averaged over the source positions in ``V``
+    (all but the first ``skip`` and the last).
     """
     parts = lensbook.find_parts(model)
     block, head_entry = parts.layers[layer], parts.final_norm or parts.project_out
@@ -35,7 +36,7 @@ def brute_force_jacobian(model, ids: torch.Tensor, layer: int) -> torch.Tensor:
         state["x"] = x
         caught.clear()
         model(ids)
-        return caught[-1].sum(dim=(0, 1))
+        return caught[-1][0, skip:-1].sum(dim=0)
 
     state = {}
     handles = [block.register_forward_pre_hook(replace_input, with_kwargs=True),
@@ -45,7 +46,7 @@ def brute_force_jacobian(model, ids: torch.Tensor, layer: int) -> torch.Tensor:
     finally:
         for handle in handles:
             handle.remove()
-    return full[:, 0].mean(dim=1)
+    return full[:, 0, skip:-1].mean(dim=1)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "gemma2"])
@@ -60,10 +61,10 @@ def test_identity_jacobian_lens_is_the_logit_lens_exactly(arch):
 @pytest.mark.parametrize("arch", FIT_ARCHS)
 def test_fit_matches_a_brute_force_jacobian(arch):
     model = make_model(arch)
-    prompts = sample_ids(batch=2, seq=6, seed=3)
-    lens = fit_jacobian_lens(model, prompts, tol=None, progress=False)
+    prompts = [torch.arange(1, 8), torch.arange(20, 30)]  # two lengths: prompts weigh equally
+    lens = fit_jacobian_lens(model, prompts, tol=None, skip_first=2, progress=False)
     for layer in range(lens.num_points):
-        expected = torch.stack([brute_force_jacobian(model, p[None], layer)
+        expected = torch.stack([brute_force_jacobian(model, p[None], layer, skip=2)
                                 for p in prompts]).mean(0)
         error = (lens.J[layer] - expected).norm() / expected.norm()
         assert error < 1e-4, (arch, layer, float(error))
@@ -72,8 +73,10 @@ def test_fit_matches_a_brute_force_jacobian(arch):
 
 def test_fit_reads_prompts_of_any_length_and_records_provenance():
     model = make_model("gpt2")
-    prompts = [torch.arange(1, 6), torch.arange(3, 12)]
-    lens = JacobianLens.fit(model, prompts, data="two ranges", progress=False, tol=None)
+    prompts = [torch.arange(1, 6), torch.arange(3, 12), torch.arange(1, 3)]
+    with pytest.warns(UserWarning, match="skipping a prompt of 2 tokens"):
+        lens = JacobianLens.fit(model, prompts, data="two ranges", progress=False, tol=None,
+                                skip_first=1)
     training = lens.config.training
     assert lens.config.n_prompts == 2 and training["tokens"] == 14
     assert training["data"] == "two ranges" and training["dtype"] == "float32"
@@ -83,12 +86,13 @@ def test_fit_reads_prompts_of_any_length_and_records_provenance():
 def test_early_stop_and_budget():
     model = make_model("gpt2")
     prompts = sample_ids(batch=40, seq=8, seed=4)
-    budget = fit_jacobian_lens(model, prompts, max_prompts=7, tol=None, progress=False)
+    fit = dict(skip_first=2, check_every=5, progress=False)
+    budget = fit_jacobian_lens(model, prompts, max_prompts=7, tol=None, **fit)
     assert budget.config.n_prompts == 7
-    loose = fit_jacobian_lens(model, prompts, tol=0.5, check_every=5, progress=False)
+    loose = fit_jacobian_lens(model, prompts, tol=0.5, **fit)
     assert loose.config.n_prompts == 10 and loose.config.training["stopped_early"]
     assert loose.config.training["relative_change"] < 0.5
-    strict = fit_jacobian_lens(model, prompts, tol=1e-9, check_every=5, progress=False)
+    strict = fit_jacobian_lens(model, prompts, tol=1e-9, **fit)
     assert strict.config.n_prompts == 40 and not strict.config.training["stopped_early"]
 
 
@@ -102,7 +106,8 @@ def test_relative_change_is_the_largest_layer():
 @pytest.fixture(scope="module")
 def fitted():
     model = make_model("gpt2")
-    return model, fit_jacobian_lens(model, sample_ids(batch=3, seq=8), progress=False)
+    return model, fit_jacobian_lens(model, sample_ids(batch=3, seq=8), skip_first=2,
+                                    progress=False)
 
 
 @pytest.mark.parametrize("formats", [("pt",), ("safetensors",)])
@@ -119,22 +124,27 @@ def test_lens_folder_round_trip(fitted, tmp_path, formats):
                        lensbook.layer_logits(model, lens, ids))
 
 
-def test_official_artifact_round_trip(fitted, tmp_path):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_official_artifact_round_trip(fitted, tmp_path, dtype):
     model, lens = fitted
-    path = tmp_path / "jlens.pt"
-    torch.save({"J": lens.J.clone(), "n_prompts": 3, "source_layers": [0, 1, 2], "d_model": 32},
-               path)
+    path = save_jacobian_artifact(lens, tmp_path / "jlens.pt", dtype=dtype)
+    raw = torch.load(path, weights_only=True)
+    assert raw["source_layers"] == [0, 1] and raw["n_prompts"] == 3 and raw["d_model"] == 32
+    assert torch.equal(raw["J"][0], lens.J[1].to(dtype))  # official layer l = after l + 1 blocks
     loaded = load_jacobian_artifact(path, model)
-    assert torch.equal(loaded.J, lens.J) and loaded.config.n_prompts == 3
+    assert loaded.config.n_prompts == 3
+    assert torch.equal(loaded.J[0], torch.eye(32))  # no matrix for the embeddings
+    tol = 0 if dtype == torch.float32 else 1e-3
+    assert torch.allclose(loaded.J[1:], lens.J[1:], rtol=tol, atol=tol)
 
 
-def test_official_artifact_with_some_layers_keeps_the_identity_elsewhere(fitted, tmp_path):
+def test_official_artifact_as_one_tensor_with_some_layers(fitted, tmp_path):
     model, lens = fitted
     path = tmp_path / "jlens.pt"
-    torch.save({"J": lens.J[1:2].clone(), "n_prompts": 3, "source_layers": [1], "d_model": 32},
+    torch.save({"J": lens.J[2:3].clone(), "n_prompts": 3, "source_layers": [1], "d_model": 32},
                path)
     loaded = load_jacobian_artifact(path, model)
-    assert torch.equal(loaded.J[1], lens.J[1]) and torch.equal(loaded.J[0], torch.eye(32))
+    assert torch.equal(loaded.J[2], lens.J[2]) and torch.equal(loaded.J[1], torch.eye(32))
 
 
 def test_mismatched_model_is_a_clear_error(fitted, tmp_path):
@@ -145,8 +155,8 @@ def test_mismatched_model_is_a_clear_error(fitted, tmp_path):
                 "d_model": 16}, path)
     with pytest.raises(ValueError, match="d_model=16 does not fit"):
         load_jacobian_artifact(path, wide)
-    torch.save({"J": torch.zeros(5, 32, 32), "n_prompts": 1, "source_layers": list(range(5)),
-                "d_model": 32}, path)
+    torch.save({"J": {layer: torch.zeros(32, 32) for layer in range(3)}, "n_prompts": 1,
+                "source_layers": [0, 1, 2], "d_model": 32}, path)
     with pytest.raises(ValueError, match=r"source layers .* do not fit"):
         load_jacobian_artifact(path, wide)
     lensbook.save_lens(lens, tmp_path / "folder")

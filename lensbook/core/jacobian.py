@@ -13,7 +13,14 @@ code (:class:`~lensbook.core.head.Unembed`) as every other lens.
 Files: lensbook's lens folder (``config.json`` + ``params.safetensors``/``params.pt``
 holding ``"J"`` of shape ``(layers, d, d)``), and the official package's single torch
 file (``J``, ``n_prompts``, ``source_layers``, ``d_model``), read by
-:func:`load_jacobian_artifact` with ``weights_only=True``.
+:func:`load_jacobian_artifact` with ``weights_only=True`` and written by
+:func:`save_jacobian_artifact`.
+
+Layer numbers: lensbook's read point ``i`` is ``hidden_states[i]``, the residual stream
+after ``i`` blocks (0 = the embeddings). The official artifacts number the *output of
+block* ``l``, i.e. ``hidden_states[l + 1]``, for ``l = 0 .. L-2`` (the last block's
+output needs no lens), so their layer ``l`` is lensbook's ``l + 1``; they have no
+matrix for the embeddings, where a loaded lens keeps the identity (the logit lens).
 """
 
 from __future__ import annotations
@@ -142,14 +149,43 @@ class JacobianLens(Lens):
 def load_jacobian_artifact(path: str | Path, model: PreTrainedModel) -> JacobianLens:
     """Load the official package's artifact (a torch file) as a :class:`JacobianLens`.
 
-    The file holds ``J`` (``(len(source_layers), d, d)``), ``n_prompts``,
-    ``source_layers`` and ``d_model``. It is read with ``weights_only=True``, which
-    refuses any object other than tensors and plain containers.
+    The file holds ``J`` (``{layer: (d, d)}``, or one ``(len(source_layers), d, d)``
+    tensor), ``n_prompts``, ``source_layers`` and ``d_model``, with layers numbered as
+    block outputs (official layer ``l`` is lensbook's ``l + 1``; see the module's
+    docstring). It is read with ``weights_only=True``, which refuses any object other
+    than tensors and plain containers. Layers the file lacks keep the identity.
 
     Raises:
         lensbook.LensFileError: The file is unreadable, unsafe or lacks a field.
         ValueError: Its ``d_model`` or layers do not fit ``model``.
     """
+    raw = _read_artifact(path)
+    matrices = raw["J"]
+    if isinstance(matrices, dict):
+        layers = sorted(int(layer) for layer in matrices)
+        J = torch.stack([torch.as_tensor(matrices[k]) for k in sorted(matrices, key=int)])
+    else:
+        layers, J = [int(x) for x in raw["source_layers"]], torch.as_tensor(matrices)
+    _check_fits(model, int(raw["d_model"]), layers, tuple(J.shape), path)
+    lens = JacobianLens.from_model(model)
+    lens.config.n_prompts = int(raw.get("n_prompts", 0))
+    lens.config.training = {"source": str(path), "format": "official artifact",
+                            "source_layers": layers}
+    lens.J[[layer + 1 for layer in layers]] = J.float().to(lens.J.device)
+    return lens
+
+
+def save_jacobian_artifact(lens: JacobianLens, path: str | Path,
+                           dtype: torch.dtype = torch.float32) -> Path:
+    """Write ``lens`` as the official package's torch file (block outputs ``0 .. L-2``)."""
+    layers = list(range(lens.num_layers - 1))
+    torch.save({"J": {layer: lens.J[layer + 1].detach().cpu().to(dtype) for layer in layers},
+                "n_prompts": lens.config.n_prompts, "source_layers": layers,
+                "d_model": lens.config.d_model}, path)
+    return Path(path)
+
+
+def _read_artifact(path: str | Path) -> dict:
     from lensbook.core.files import LensFileError
 
     try:
@@ -162,14 +198,7 @@ def load_jacobian_artifact(path: str | Path, model: PreTrainedModel) -> Jacobian
     missing = {"J", "source_layers", "d_model"} - set(raw if isinstance(raw, dict) else ())
     if missing:
         raise LensFileError(f"{path} is not a Jacobian-lens artifact: missing {sorted(missing)}")
-    layers = [int(x) for x in raw["source_layers"]]
-    J, d_model = torch.as_tensor(raw["J"]).float(), int(raw["d_model"])
-    _check_fits(model, d_model, layers, tuple(J.shape), path)
-    lens = JacobianLens.from_model(model)
-    lens.config.n_prompts = int(raw.get("n_prompts", 0))
-    lens.config.training = {"source": str(path), "format": "official artifact"}
-    lens.J[layers] = J.to(lens.J.device)
-    return lens
+    return raw
 
 
 def _check_fits(model: PreTrainedModel, d_model: int, layers: list[int], shape: tuple,
@@ -178,9 +207,9 @@ def _check_fits(model: PreTrainedModel, d_model: int, layers: list[int], shape: 
     if d_model != hidden:
         raise ValueError(f"{path}: J-lens d_model={d_model} does not fit "
                          f"{type(model).__name__} (hidden_size={hidden})")
-    if any(not 0 <= layer < depth for layer in layers):
+    if any(not 0 <= layer < depth - 1 for layer in layers):
         raise ValueError(f"{path}: source layers {layers} do not fit "
-                         f"{type(model).__name__} (layers 0..{depth - 1})")
+                         f"{type(model).__name__} (block outputs 0..{depth - 2})")
     if shape != (len(layers), d_model, d_model):
         raise ValueError(f"{path}: J has shape {shape}, expected "
                          f"({len(layers)}, {d_model}, {d_model})")

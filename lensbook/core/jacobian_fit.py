@@ -1,11 +1,13 @@
 """Estimate a Jacobian lens: ``J_l = E[∂h_final / ∂h_l]`` by autograd, prompt by prompt.
 
-The definition follows the official package: for a prompt of ``T`` tokens, the
-gradient at source position ``s`` is summed over every target position ``t`` (only
-``t >= s`` contribute in a causal model), and the result is averaged over all source
-positions of all prompts::
+The definition follows the official package (Gurnee et al. 2026, as TransformerLens
+documents it): for one prompt, ``V`` is its set of *valid* positions, every position
+but the first ``skip_first`` (attention sinks, whose residual statistics are atypical)
+and the last (which has no next token). The gradient at a source position ``s`` is
+summed over the valid target positions ``t`` (only ``t >= s`` contribute in a causal
+model), averaged over the valid source positions, and every prompt counts equally::
 
-    J_l = mean_s  sum_t  ∂h_final[t] / ∂h_l[s]          (d × d)
+    J_l = mean_prompts  mean_{s in V}  sum_{t in V}  ∂h_final[t] / ∂h_l[s]     (d × d)
 
 ``h_final`` is the residual stream that enters the final norm (the input of the head
 that :class:`~lensbook.core.head.Unembed` copies). Row ``k`` of ``sum_t ∂h_final[t]/∂h_l``
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -35,6 +38,8 @@ from lensbook.core.parts import find_parts
 MAX_PROMPTS = 1000
 TOLERANCE = 0.002
 CHECK_EVERY = 10
+# Leading positions left out of the average, as in the official fits.
+SKIP_FIRST = 16
 # Rows of J per batched backward pass: memory is chunk × seq × d per layer.
 ROW_CHUNK = 64
 
@@ -46,6 +51,7 @@ def fit_jacobian_lens(
     max_prompts: int = MAX_PROMPTS,
     tol: float | None = TOLERANCE,
     check_every: int = CHECK_EVERY,
+    skip_first: int = SKIP_FIRST,
     data: str | None = None,
     progress: bool = True,
 ) -> JacobianLens:
@@ -60,6 +66,9 @@ def fit_jacobian_lens(
             Frobenius norm) between two checks ``check_every`` prompts apart is below
             ``tol``; ``None`` uses the whole budget.
         check_every: Prompts between two checks of the change of ``J``.
+        skip_first: Leading positions of each prompt left out of sources and targets.
+            Prompts with no valid position (``seq <= skip_first + 1``) are skipped
+            with a warning and not counted.
         data: A note on where the prompts came from, kept in the lens's provenance.
         progress: Show a tqdm progress bar.
 
@@ -74,57 +83,68 @@ def fit_jacobian_lens(
     change, previous = float("nan"), None
     prompts = list(prompts)[:max_prompts]
     bar = tqdm(prompts, desc="Jacobian lens", unit="prompt", disable=not progress)
+    stopped = False
     for ids in bar:
-        total += prompt_jacobians(model, ids).to(total.device)
+        if ids.numel() <= skip_first + 1:
+            warnings.warn(f"skipping a prompt of {ids.numel()} tokens (needs more than "
+                          f"skip_first + 1 = {skip_first + 1})", stacklevel=2)
+            continue
+        total += prompt_jacobians(model, ids, skip_first).to(total.device)
         n_prompts, n_tokens = n_prompts + 1, n_tokens + ids.numel()
         if n_prompts % check_every == 0:
-            current = total / n_tokens
+            current = total / n_prompts
             if previous is not None:
                 change = relative_change(current, previous)
                 bar.set_postfix(change=f"{change:.4f}")
-                if tol is not None and change < tol:
+                stopped = tol is not None and change < tol
+                if stopped:
                     break
             previous = current
-    lens.J.copy_(total / max(n_tokens, 1))
+    if n_prompts == 0:
+        raise ValueError(f"no prompt is longer than skip_first + 1 = {skip_first + 1} tokens")
+    lens.J.copy_(total / n_prompts)
     lens.config.n_prompts = n_prompts
     lens.config.training = {
         "data": data, "n_prompts": n_prompts, "tokens": n_tokens,
         "seconds": round(time.perf_counter() - start, 2),
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "relative_change": None if change != change else change,
-        "stopped_early": n_prompts < len(prompts), "tolerance": tol,
+        "stopped_early": stopped, "tolerance": tol, "skip_first": skip_first,
         "versions": library_versions(),
     }
     return lens
 
 
-def prompt_jacobians(model: PreTrainedModel, ids: torch.Tensor) -> torch.Tensor:
-    """``sum_s sum_t ∂h_final[t] / ∂h_l[s]`` for one prompt, every layer ``l``.
+def prompt_jacobians(model: PreTrainedModel, ids: torch.Tensor,
+                     skip_first: int = SKIP_FIRST) -> torch.Tensor:
+    """``mean_{s in V} sum_{t in V} ∂h_final[t] / ∂h_l[s]`` for one prompt, every layer.
 
     Args:
         model: The causal LM.
         ids: One prompt's token ids, shape ``(seq,)`` or ``(1, seq)``.
+        skip_first: Leading positions left out of ``V`` (the last one always is).
 
     Returns:
-        ``(layers, d, d)`` in float64, summed (not yet averaged) over source positions.
+        ``(layers, d, d)`` in float64.
     """
     ids = ids.reshape(1, -1).to(model.device)
+    valid = slice(skip_first, ids.shape[1] - 1)
     with torch.enable_grad():
         sources, h_final = _forward_with_graph(model, ids)
-        output = h_final.sum(dim=(0, 1))  # sum over target positions: (d,)
+        output = h_final[0, valid].sum(dim=0)  # sum over valid target positions: (d,)
         eye = torch.eye(output.shape[0], dtype=output.dtype, device=output.device)
-        rows = [_row_block(output, sources, block) for block in eye.split(ROW_CHUNK)]
+        rows = [_row_block(output, sources, block, valid) for block in eye.split(ROW_CHUNK)]
     return torch.cat(rows, dim=1)
 
 
 def _row_block(output: torch.Tensor, sources: Sequence[torch.Tensor],
-               block: torch.Tensor) -> torch.Tensor:
-    """Rows ``block`` of every layer's J, summed over source positions: ``(L, rows, d)``."""
+               block: torch.Tensor, valid: slice) -> torch.Tensor:
+    """Rows ``block`` of every layer's J, averaged over valid sources: ``(L, rows, d)``."""
     grads = torch.autograd.grad(output, sources, grad_outputs=block, is_grads_batched=True,
                                 retain_graph=True, allow_unused=True)
     return torch.stack([
         torch.zeros(block.shape[0], block.shape[1], dtype=torch.float64)
-        if g is None else g.sum(dim=(1, 2)).double().cpu()
+        if g is None else g[:, 0, valid].double().mean(dim=1).cpu()
         for g in grads
     ])
 
