@@ -50,6 +50,7 @@ LAZY_NAMES = {
     **dict.fromkeys(("STATISTICS", "Statistic", "get_statistic", "copy_rate",
                      "prediction_depth", "top_k", "top_tokens"), "analysis.statistic"),
     **dict.fromkeys(("layer_table",), "analysis.tables"),
+    **dict.fromkeys(("lens_costs",), "analysis.cost"),
     **dict.fromkeys(("depth_table", "most_frequent"), "analysis.depth"),
     **dict.fromkeys(("layer_covariances", "covariance_similarity"), "analysis.drift"),
     **dict.fromkeys(("compare_models", "evaluate_model", "layer_curves", "depth_summary"),

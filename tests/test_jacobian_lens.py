@@ -193,3 +193,17 @@ def test_explorer_offers_the_jacobian_lens(fitted):
         assert view.trajectory.lens_label == "Jacobian lens"
         assert not torch.equal(view.trajectory.log_probs[:-1], logit[:-1])
         assert torch.equal(view.trajectory.log_probs[-1], logit[-1])  # the model's output
+
+
+def test_lens_costs_come_from_provenance(fitted):
+    model, lens = fitted
+    tuned = lensbook.TunedLens.from_model(model)
+    config = lensbook.TrainConfig(steps=2, tokens_per_step=32, seq_len=8, batch_size=2,
+                                  progress=False)
+    tuned, _ = lensbook.train_lens(model, sample_ids(batch=8, seq=8), config, tuned)
+    costs = lensbook.lens_costs({"logit": LogitLens.from_model(model), "J": lens,
+                                 "tuned": tuned})
+    assert costs.loc["logit", "tokens"] == 0 and costs.loc["logit", "made by"] == "nothing to learn"
+    assert costs.loc["J", "tokens"] == 24 and costs.loc["J", "made by"] == "estimated"
+    assert costs.loc["tuned", "tokens"] == 64 and costs.loc["tuned", "made by"] == "trained"
+    assert costs.loc["tuned", "seconds"] > 0 and costs.loc["J", "seconds"] > 0

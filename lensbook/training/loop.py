@@ -228,6 +228,7 @@ def _training_record(config: TrainConfig, history: TrainHistory) -> dict:
         "objective": "KL(final || lens), same position",
         "steps": len(history),
         "tokens": len(history) * history.tokens_per_step,
+        "seconds": round(history.seconds[-1], 2) if history.seconds else None,
         "config": config.to_dict(),
         "final_kl_nats": history.loss[-1] if history.loss else None,
     }
