@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Field metadata: a setting changes speed, memory or files, not the run's result, so a
 # run may resume from a checkpoint with another value (see :func:`run_fields`).
@@ -40,10 +40,12 @@ class TrainConfig:
         batch_size: Chunks per forward pass of the base model in each process; the
             rest of a step is gradient accumulation, so this changes memory, not the
             result. Default 8.
-        optimizer: ``"sgd"`` (default, the paper's: Nesterov momentum), ``"adam"`` or
-            ``"adamw"``.
+        optimizer: ``"sgd"`` (default, the paper's: Nesterov momentum), ``"adam"``,
+            ``"adamw"`` or ``"muon"`` (``torch.optim.Muon`` on the translator matrices,
+            AdamW on the biases, one learning rate: see
+            :class:`lensbook.training.optim.MuonAdamW`; needs PyTorch 2.9+).
         lr: *Effective* learning rate. ``None`` (default) means 1.0 for SGD (the
-            paper's) and 1e-3 for Adam/AdamW. For SGD, torch is given ``lr * (1 -
+            paper's), 1e-3 for Adam/AdamW and 1e-3 for Muon. For SGD, torch is given ``lr * (1 -
             momentum)``: torch's momentum buffer sums gradients to ``1 / (1 - momentum)``
             times their size, and the reference package undoes that the same way, so
             ``lr=1.0`` here is its ``lr_scale=1.0`` (torch lr 0.1).
