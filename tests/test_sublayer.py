@@ -183,3 +183,48 @@ def test_training_fits_translators_at_the_attn_points():
     for i in attn_rows:
         assert lens.translators[i].weight.abs().sum() > 0
         assert history.loss[-1][i] < history.loss[0][i]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "gemma2"])
+def test_blockwise_objective_at_attn_points_equals_plain_autograd(name):
+    from lensbook.training.objective import KLObjective
+
+    model = make_model(name)
+    lens = TunedLens.from_model(model, sublayers=True)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in lens.translators.parameters():
+            p.normal_(0, 0.05)
+    ids = sample_ids(batch=3, seq=9)
+    hs = hidden_states(model, ids, points=lens.read_points())
+    logp = torch.log_softmax(model(ids).logits.float(), -1)
+    expected = torch.stack([
+        (logp.exp() * (logp - torch.log_softmax(lens(read(hs, p), i).float(), -1))).sum(-1).mean()
+        for i, p in enumerate(lens.read_points())])
+    expected.sum().backward()
+    want = [p.grad.clone() for p in lens.trainable_parameters()]
+    lens.zero_grad()
+    got = KLObjective(lens, chunk_mb=1e-3).accumulate(hs, scale=1 / ids.numel()) / ids.numel()
+    torch.testing.assert_close(got, expected.detach(), rtol=1e-4, atol=1e-5)
+    for g, w in zip((p.grad for p in lens.trainable_parameters()), want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
+
+
+def test_cli_trains_and_evaluates_a_sublayer_lens(tmp_path):
+    import json
+
+    from lensbook.cli import main
+    from tests.test_cli import char_tokenizer
+
+    model = make_model("llama")
+    model.save_pretrained(tmp_path / "model")
+    char_tokenizer().save_pretrained(tmp_path / "model")
+    docs = [{"text": f"def f{i}(x):\n    return x * {i}\n"} for i in range(200)]
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(d) for d in docs))
+    common = ["--model", str(tmp_path / "model"), "--data", str(tmp_path / "docs.jsonl")]
+    assert main(["train", *common, "--sublayers", "--eval-split", "train", "--eval-tokens",
+                 "128", "--steps", "2", "--tokens-per-step", "64", "--seq-len", "16",
+                 "--no-progress", "--output", str(tmp_path / "lens")]) == 0
+    assert json.loads((tmp_path / "lens" / "config.json").read_text())["sublayers"] is True
+    assert main(["eval", *common, "--split", "train", "--max-tokens", "128",
+                 "--lens", str(tmp_path / "lens"), "--output", str(tmp_path / "eval")]) == 0
