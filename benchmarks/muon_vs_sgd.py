@@ -86,19 +86,16 @@ def main(argv: list[str] | None = None) -> None:
     held_out = chunk_texts(load_corpus("test"), tokenizer, preset.seq_len,
                            max_tokens=args.eval_tokens)
     logit = pivot(evaluate_lenses(model, {"logit": LogitLens.from_model(model)}, held_out))
-    results = []
-    for spec in args.runs:
-        results.append(one_run(model, train, held_out, spec, base))
-        print(f"{spec}: mean KL {sum(results[-1]['kl']) / len(results[-1]['kl']):.4f} "
-              f"in {results[-1]['seconds']:.0f} s", flush=True)
-    table = markdown(results, logit["logit"].tolist())
-    print(table)
     record = {"preset": args.preset, "steps": steps, "eval_tokens": args.eval_tokens,
               "threads": args.threads, "torch": torch.__version__,
               "lensbook": lensbook.__version__, "machine": platform.platform(),
-              "logit_kl": logit["logit"].tolist(), "runs": results, "table": table}
+              "logit_kl": logit["logit"].tolist(), "runs": []}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    for spec in args.runs:  # the JSON is rewritten after every run: a cut-short sweep keeps some
+        record["runs"].append(one_run(model, train, held_out, spec, base))
+        record["table"] = markdown(record["runs"], record["logit_kl"])
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        print(record["table"], flush=True)
 
 
 if __name__ == "__main__":
