@@ -66,8 +66,9 @@ class TrainConfig:
         lr: *Effective* learning rate. ``None`` (default) means 1.0 for SGD (the
             paper's), 1e-3 for Adam/AdamW, 1e-2 for Muon (:data:`DEFAULT_LR`). For SGD,
             torch is given ``lr * (1 - momentum)``: torch's momentum buffer sums
-            gradients to ``1 / (1 - momentum)`` times their size, and the reference package undoes that the same way, so
-            ``lr=1.0`` here is its ``lr_scale=1.0`` (torch lr 0.1).
+            gradients to ``1 / (1 - momentum)`` times their size, and the reference
+            package undoes that the same way, so ``lr=1.0`` here is its
+            ``lr_scale=1.0`` (torch lr 0.1).
         momentum: SGD's and Muon's Nesterov momentum, or Adam's beta1. Default 0.9,
             the paper's.
         weight_decay: L2 penalty on the translators; it pulls them towards zero, that
