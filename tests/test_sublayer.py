@@ -228,3 +228,16 @@ def test_cli_trains_and_evaluates_a_sublayer_lens(tmp_path):
     assert json.loads((tmp_path / "lens" / "config.json").read_text())["sublayers"] is True
     assert main(["eval", *common, "--split", "train", "--max-tokens", "128",
                  "--lens", str(tmp_path / "lens"), "--output", str(tmp_path / "eval")]) == 0
+
+
+def test_explorer_offers_the_sublayer_rows():
+    from lensbook.widgets import explorer
+    from tests.tiny_tokenizer import make_tokenizer
+
+    model = make_model("gpt2")
+    lenses = {"logit lens": LogitLens.from_model(model),
+              "logit lens, sub-layers": LogitLens.from_model(model, sublayers=True)}
+    view = explorer(model, make_tokenizer(), lenses, prompt="The cat sat")
+    view.runner.lens.value = "logit lens, sub-layers"
+    rows = [t.get_text() for t in view.figure.axes[0].texts if t.get_gid() == "layer"]
+    assert rows[:2] == ["0", "0.attn"] and "2.attn" in rows and rows[-1] == "output"
