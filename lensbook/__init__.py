@@ -31,6 +31,7 @@ from lensbook.core.model import (
 )
 from lensbook.core.parts import UnsupportedModelError, find_parts
 from lensbook.core.run import layer_logits, trajectories_by_lens, trajectories_from_ids, trajectory
+from lensbook.core.sublayer import NoMidPointError
 from lensbook.core.trajectory import Trajectory
 from lensbook.core.tuned import TunedLens, TunedLensConfig
 
@@ -73,6 +74,7 @@ __all__ = [
     "Lens",
     "LensFileError",
     "LogitLens",
+    "NoMidPointError",
     "ReadPoint",
     "Trajectory",
     "TunedLens",

@@ -64,13 +64,14 @@ def _layer_logits_many(
     With ``last_positions`` only each row's last real tokens (by ``attention_mask``,
     right padding) are decoded, and ``seq`` is ``last_positions``.
     """
-    hidden, logits = run_model(model, input_ids, attention_mask)
+    points = [p for lens in lenses for p in lens.read_points()]
+    hidden, logits = run_model(model, input_ids, attention_mask, points)
     if last_positions is not None:
         # Right padding: row b's last tokens sit at columns len_b - last .. len_b - 1.
         cols = attention_mask.sum(1, keepdim=True) - last_positions
         cols = cols + torch.arange(last_positions, device=cols.device)
         at = (torch.arange(input_ids.shape[0], device=cols.device)[:, None], cols)
-        hidden, logits = [h[at] for h in hidden], logits[at]
+        hidden, logits = hidden.map(lambda h: h[at]), logits[at]
     return [torch.cat([lens.decode_all(hidden).to(logits.dtype), logits[None]])
             for lens in lenses]
 
