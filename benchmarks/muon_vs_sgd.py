@@ -13,6 +13,8 @@ Usage (from the repository root)::
 Each run is ``optimizer:lr`` (the *effective* learning rate of
 :class:`lensbook.training.config.TrainConfig`). The script prints a Markdown table
 (layers as rows, runs as columns) and writes all numbers, with seconds per run, as JSON.
+Runs split across processes (one JSON each) join into one table with
+``python benchmarks/muon_vs_sgd.py --merge a.json b.json``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="held-out tokens (default 65536)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", default="benchmarks/results/muon_vs_sgd.json")
+    parser.add_argument("--merge", nargs="+", default=None,
+                        help="print one table of these JSON files instead of running")
     return parser.parse_args(argv)
 
 
@@ -73,9 +77,18 @@ def markdown(results: list[dict], logit: list[float]) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def merged_table(paths: list[str]) -> str:
+    """One table from several JSON files of this script (runs split across processes)."""
+    records = [json.loads(Path(p).read_text()) for p in paths]
+    return markdown([r for rec in records for r in rec["runs"]], records[0]["logit_kl"])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run every ``--runs`` entry, print the table, write the JSON."""
     args = parse_args(argv)
+    if args.merge:
+        print(merged_table(args.merge))
+        return
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model("lensbook-tiny")
     preset = TrainConfig.preset(args.preset)
