@@ -207,3 +207,8 @@ def test_lens_costs_come_from_provenance(fitted):
     assert costs.loc["J", "tokens"] == 24 and costs.loc["J", "made by"] == "estimated"
     assert costs.loc["tuned", "tokens"] == 64 and costs.loc["tuned", "made by"] == "trained"
     assert costs.loc["tuned", "seconds"] > 0 and costs.loc["J", "seconds"] > 0
+
+
+def test_sublayers_are_a_clear_error():
+    with pytest.raises(NotImplementedError, match="mid-block"):
+        JacobianLens.from_model(make_model("gpt2"), sublayers=True)

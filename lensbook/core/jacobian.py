@@ -106,8 +106,16 @@ class JacobianLens(Lens):
         return cls(unembed, config)
 
     @classmethod
-    def from_model(cls, model: PreTrainedModel) -> JacobianLens:
-        """The identity J-lens for ``model``: decodes exactly like the logit lens."""
+    def from_model(cls, model: PreTrainedModel, *, sublayers: bool = False) -> JacobianLens:
+        """The identity J-lens for ``model``: decodes exactly like the logit lens.
+
+        Raises:
+            NotImplementedError: With ``sublayers=True``: J is estimated only at the
+                residual stream after each block, as in the official package.
+        """
+        if sublayers:
+            raise NotImplementedError("the Jacobian lens reads the residual stream after each "
+                                      "block only; J at mid-block points is not estimated")
         text = model.config.get_text_config()
         config = JacobianLensConfig(model.config.name_or_path, text.hidden_size,
                                     text.num_hidden_layers)
