@@ -23,6 +23,12 @@ from lensbook.core.errors import (
 )
 from lensbook.core.files import load_lens, load_published, save_lens
 from lensbook.core.head import Unembed
+from lensbook.core.jacobian import (
+    JacobianLens,
+    JacobianLensConfig,
+    load_jacobian_artifact,
+    save_jacobian_artifact,
+)
 from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class, register_lens
 from lensbook.core.model import (
     DEFAULT_MODEL,
@@ -33,6 +39,7 @@ from lensbook.core.model import (
 )
 from lensbook.core.parts import find_parts
 from lensbook.core.run import layer_logits, trajectories_by_lens, trajectories_from_ids, trajectory
+from lensbook.core.sublayer import NoMidPointError
 from lensbook.core.trajectory import Trajectory
 from lensbook.core.tuned import TunedLens, TunedLensConfig
 
@@ -52,6 +59,7 @@ LAZY_NAMES = {
     **dict.fromkeys(("STATISTICS", "Statistic", "get_statistic", "copy_rate",
                      "prediction_depth", "top_k", "top_tokens"), "analysis.statistic"),
     **dict.fromkeys(("layer_table",), "analysis.tables"),
+    **dict.fromkeys(("lens_costs",), "analysis.cost"),
     **dict.fromkeys(("depth_table", "most_frequent"), "analysis.depth"),
     **dict.fromkeys(("layer_covariances", "covariance_similarity"), "analysis.drift"),
     **dict.fromkeys(("compare_models", "evaluate_model", "layer_curves", "depth_summary"),
@@ -73,10 +81,13 @@ __all__ = [
     "InputError",
     "LensbookError",
     "NonFiniteModelError",
+    "JacobianLens",
+    "JacobianLensConfig",
     "LENS_TYPES",
     "Lens",
     "LensFileError",
     "LogitLens",
+    "NoMidPointError",
     "ReadPoint",
     "Trajectory",
     "TunedLens",
@@ -89,9 +100,11 @@ __all__ = [
     "layer_logits",
     "lens_class",
     "load_lens",
+    "load_jacobian_artifact",
     "load_model",
     "load_published",
     "register_lens",
+    "save_jacobian_artifact",
     "save_lens",
     "trajectories_by_lens",
     "trajectories_from_ids",

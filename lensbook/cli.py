@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lens-type", default=LENS_TYPE, choices=trainable,
                        help=f"registered lens type to train (default {LENS_TYPE})")
     train.add_argument("--bias-only", action="store_true", help="train only the biases b_l")
+    train.add_argument("--sublayers", action="store_true",
+                       help="also a translator after each block's attention (rows 0, 0.attn, "
+                            "1, …; sequential-attention models only)")
     train.add_argument("--output", "-o", required=True, help="folder for the lens and records")
     train.add_argument("--eval-split", default="test", help="held-out split (default test)")
     train.add_argument("--eval-tokens", type=int, default=2**17,
@@ -164,6 +167,8 @@ def run_train(args: argparse.Namespace) -> int:
     model, tokenizer = _load(args, rank)
     data = _chunks(args, tokenizer, config.seq_len, args.split, config.tokens_needed)
     options = {"bias_only": True} if args.bias_only else {}
+    if args.sublayers:
+        options["sublayers"] = True
     lens = lens_class(args.lens_type).from_model(model, **options)
     lens, history = train_lens(model, data, config, lens)
     if not rank.primary:
@@ -181,7 +186,8 @@ def run_train(args: argparse.Namespace) -> int:
     history.to_frame().to_csv(out / "history.csv", index=False)
     if args.eval_tokens:
         held_out = _chunks(args, tokenizer, config.seq_len, args.eval_split, args.eval_tokens)
-        lenses = {each.label: each for each in (LogitLens.from_model(model), lens)}
+        logit = LogitLens.from_model(model, sublayers=args.sublayers)
+        lenses = {each.label: each for each in (logit, lens)}
         frame = evaluate_lenses(model, lenses, held_out, batch_size=config.batch_size,
                                 chunk_mb=config.chunk_mb or 256.0)
         save_metrics(frame, out / "metrics")
@@ -196,7 +202,9 @@ def run_eval(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.num_threads)
     model, tokenizer = _load(args, distributed.Rank())
     loaded = [load_lens(folder, model) for folder in (args.lens, args.bias_only_lens) if folder]
-    lenses = {each.label: each for each in (LogitLens.from_model(model), *loaded)}
+    sublayers = any(getattr(lens, "sublayers", False) for lens in loaded)
+    logit = LogitLens.from_model(model, sublayers=sublayers)
+    lenses = {each.label: each for each in (logit, *loaded)}
     seq_len = args.seq_len or next(filter(None, map(_trained_seq_len, loaded)), None) or 2048
     data = _chunks(args, tokenizer, seq_len, args.split, args.max_tokens)
     out = Path(args.output)

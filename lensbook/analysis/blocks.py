@@ -7,14 +7,14 @@ memory budget whatever the vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from lensbook.core.guards import check_finite, check_ids
-from lensbook.core.model import hidden_states
+from lensbook.core.model import Hidden, ReadPoint, hidden_states
 from lensbook.core.trajectory import NO_TARGET
 
 
@@ -36,7 +36,8 @@ def token_blocks(
     block: int,
     device: torch.device,
     progress: bool = False,
-) -> Iterator[tuple[list[torch.Tensor], torch.Tensor]]:
+    points: Iterable[ReadPoint] = (),
+) -> Iterator[tuple[Hidden, torch.Tensor]]:
     """Yield ``(hidden_states, targets)`` for each block of tokens of ``ids``.
 
     Args:
@@ -46,9 +47,11 @@ def token_blocks(
         block: Tokens per block.
         device: Where the lens computes (the hidden states are moved there).
         progress: Show a progress bar over batches.
+        points: The read points of the lenses; mid-block (``"attn"``) ones are captured.
 
     Yields:
-        The ``L + 1`` hidden states of the block's tokens, each ``(tokens, d)``, and
+        The ``L + 1`` hidden states of the block's tokens, each ``(tokens, d)`` (and the
+        mid-block states of ``points`` in ``.mid``), and
         their next-token targets ``(tokens,)`` (``-100`` where there is none).
 
     Raises:
@@ -58,10 +61,10 @@ def token_blocks(
     """
     check_ids(model, ids)
     for batch in tqdm(ids.split(batch_size), disable=not progress, desc="evaluate"):
-        raw = hidden_states(model, batch.to(model.device))
+        raw = hidden_states(model, batch.to(model.device), points=points)
         check_finite(model, raw[-1], "hidden states")
-        hs = [h.reshape(-1, h.shape[-1]).to(device) for h in raw]
+        hs = raw.map(lambda h: h.reshape(-1, h.shape[-1]).to(device))
         targets = next_token_targets(batch).reshape(-1).to(device)
         for t0 in range(0, targets.shape[0], block):
             rows = slice(t0, t0 + block)
-            yield [h[rows] for h in hs], targets[rows]
+            yield hs.map(lambda h, rows=rows: h[rows]), targets[rows]

@@ -111,6 +111,7 @@ def evaluate_lenses(
     totals = {(name, layer): _Totals(unembed.vocab_size, unembed.device)
               for name in lenses for layer in range(len(points))}
     blocks = token_blocks(model, token_ids(data), batch_size=batch_size, progress=progress,
+                          points=points,
                           block=block_tokens(unembed.vocab_size, chunk_mb), device=unembed.device)
     for hs, targets in blocks:
         logp = torch.log_softmax(unembed.logits_from_normalized(hs[-1]).float(), -1)

@@ -45,6 +45,7 @@ def transfer_ce(
     sums = torch.zeros(len(points), len(points), dtype=torch.float64)
     count = 0
     blocks = token_blocks(model, token_ids(data), batch_size=batch_size, device=unembed.device,
+                          points=points,
                           block=block_tokens(unembed.vocab_size, chunk_mb))
     for hs, targets in blocks:
         valid = targets >= 0

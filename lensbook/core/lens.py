@@ -30,8 +30,15 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from lensbook.core.head import Unembed
-from lensbook.core.model import ReadPoint, num_layers, read, residual_points
+from lensbook.core.model import (
+    ReadPoint,
+    num_layers,
+    read,
+    residual_points,
+    sublayer_points,
+)
 from lensbook.core.names import lookup
+from lensbook.core.sublayer import check_mid_points
 
 #: ``lens_type`` -> class, filled by :func:`register_lens`.
 LENS_TYPES: dict[str, type[Lens]] = {}
@@ -54,24 +61,35 @@ class Lens(nn.Module):
     Args:
         unembed: The model's output head.
         num_layers: The model's number of blocks ``L``.
+        sublayers: Also read each block's stream after attention (rows ``0``,
+            ``0.attn``, ``1``, …); see :mod:`lensbook.core.sublayer`.
     """
 
     lens_type: ClassVar[str]
     config_class: ClassVar[type | None] = None
     label = "lens"
 
-    def __init__(self, unembed: Unembed, num_layers: int):
+    def __init__(self, unembed: Unembed, num_layers: int, sublayers: bool = False):
         super().__init__()
         self.unembed = unembed
         self.num_layers = num_layers
+        self.sublayers = sublayers
 
     @classmethod
-    def from_model(cls, model: PreTrainedModel) -> Lens:
-        """Build the lens from a Hugging Face causal LM."""
-        return cls(Unembed(model), num_layers(model))
+    def from_model(cls, model: PreTrainedModel, *, sublayers: bool = False) -> Lens:
+        """Build the lens from a Hugging Face causal LM.
+
+        Raises:
+            NoMidPointError: With ``sublayers=True`` on a parallel-attention model.
+        """
+        if sublayers:
+            check_mid_points(model)
+        return cls(Unembed(model), num_layers(model), sublayers)
 
     def read_points(self) -> list[ReadPoint]:
         """Where the lens reads the model, one point per output row (before the output)."""
+        if self.sublayers:
+            return sublayer_points(self.num_layers)
         return residual_points(self.num_layers)
 
     @property
@@ -93,7 +111,8 @@ class Lens(nn.Module):
 
         Args:
             hidden_states: The model's ``hidden_states`` (``L + 1`` tensors of shape
-                ``(batch, seq, d)``).
+                ``(batch, seq, d)``), with the mid-block states of a sub-layer lens
+                (:func:`~lensbook.core.model.hidden_states` with ``points``).
 
         Returns:
             Logits of shape ``(len(read_points), batch, seq, vocab)``.

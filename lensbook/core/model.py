@@ -13,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -27,11 +28,13 @@ from transformers import (
 
 from lensbook.core.errors import UnsupportedModelError
 from lensbook.core.parts import check_decoder_only
+from lensbook.core.sublayer import capture_mid
 from lensbook.embedded.families import DEFAULT_MODEL, EMBEDDED_MODELS
 
 #: Read-point sites. ``"resid"``: the residual stream after ``layer`` blocks
 #: (``hidden_states[layer]``; layer 0 is the embedding output). ``"attn"``: inside block
-#: ``layer``, after its attention and before its MLP (a sub-layer lens; not read yet).
+#: ``layer``, after its attention and before its MLP (a sub-layer lens, read by hooks;
+#: see :mod:`lensbook.core.sublayer` for the architectures that have it).
 SITES = ("resid", "attn")
 
 
@@ -63,40 +66,94 @@ def residual_points(num_layers: int) -> list[ReadPoint]:
     return [ReadPoint(layer) for layer in range(num_layers)]
 
 
+def sublayer_points(num_layers: int) -> list[ReadPoint]:
+    """``0, 0.attn, 1, 1.attn, …, L-1, L-1.attn``: the stream before and inside each block."""
+    return [ReadPoint(layer, site) for layer in range(num_layers) for site in SITES]
+
+
+class Hidden(tuple):
+    """A forward pass's ``L + 1`` hidden states, plus the mid-block states it captured.
+
+    It is the tuple Hugging Face returns (``hidden[l]`` is the stream after ``l``
+    blocks); ``mid[l]`` is block ``l``'s stream after attention, for the blocks asked
+    for (see :func:`hidden_states`).
+    """
+
+    mid: dict[int, torch.Tensor]
+
+    def __new__(cls, resid: Iterable[torch.Tensor], mid: dict[int, torch.Tensor] | None = None):
+        """Wrap ``resid`` (the ``L + 1`` states) and ``mid`` (layer -> state)."""
+        self = super().__new__(cls, resid)
+        self.mid = dict(mid or {})
+        return self
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Hidden:
+        """Apply ``fn`` (a reshape, a move, a slice of tokens) to every state."""
+        return Hidden([fn(h) for h in self], {i: fn(h) for i, h in self.mid.items()})
+
+
 def read(hidden: Sequence[torch.Tensor], point: ReadPoint) -> torch.Tensor:
-    """The hidden state at ``point`` from a forward pass's ``hidden_states``.
+    """The hidden state at ``point`` from a forward pass's hidden states.
 
     Raises:
-        NotImplementedError: For a mid-block (``"attn"``) point, which needs hooks on the
-            blocks that :func:`hidden_states` does not install yet.
+        KeyError: For a mid-block (``"attn"``) point that the forward pass did not
+            capture (pass the lens's ``read_points()`` to :func:`hidden_states`).
     """
-    if point.site != "resid":
-        raise NotImplementedError(f"reading {point.name} needs sub-layer hooks (not yet)")
-    return hidden[point.layer]
+    if point.site == "resid":
+        return hidden[point.layer]
+    mid = getattr(hidden, "mid", {})
+    if point.layer not in mid:
+        raise KeyError(
+            f"read point {point.name} was not captured: run the model with "
+            f"hidden_states(model, ids, points=lens.read_points()) (or run_model with points)"
+        )
+    return mid[point.layer]
+
+
+def _mid_layers(points: Iterable[ReadPoint]) -> list[int]:
+    return sorted({p.layer for p in points if p.site == "attn"})
+
+
+def _forward(model, call, points: Iterable[ReadPoint]):
+    """Run ``call()`` with hooks on the blocks whose mid-points are in ``points``."""
+    layers = _mid_layers(points)
+    with capture_mid(model, layers) if layers else nullcontext({}) as mid:
+        out = call()
+    shape = out.hidden_states[0].shape
+    return out, Hidden(out.hidden_states, {i: h.view(shape) for i, h in mid.items()})
 
 
 def hidden_states(
-    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
-) -> tuple[torch.Tensor, ...]:
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    points: Iterable[ReadPoint] = (),
+) -> Hidden:
     """The model's ``L + 1`` hidden states, without gradients and without its logits.
 
     The base model is called without the output head: callers that need the final
     distribution recompute it block by block from ``hidden_states[L]``, so the
-    full-vocabulary logits of a whole batch are never materialised.
+    full-vocabulary logits of a whole batch are never materialised. Mid-block
+    (``"attn"``) points among ``points`` are captured by hooks into ``.mid``.
     """
     with torch.no_grad():
-        return model.base_model(input_ids=input_ids, attention_mask=attention_mask,
-                                output_hidden_states=True).hidden_states
+        return _forward(model, lambda: model.base_model(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        ), points)[1]
 
 
 def run_model(
-    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
-) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    points: Iterable[ReadPoint] = (),
+) -> tuple[Hidden, torch.Tensor]:
     """One full forward pass without gradients: ``(hidden_states, logits)``."""
     with torch.no_grad():
-        out = model(input_ids=input_ids, attention_mask=attention_mask,
-                    output_hidden_states=True)
-    return out.hidden_states, out.logits
+        out, hidden = _forward(model, lambda: model(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        ), points)
+    return hidden, out.logits
 
 
 def context_length(model: PreTrainedModel) -> int | None:

@@ -75,14 +75,15 @@ def _layer_logits_many(
     check_ids(model, input_ids, attention_mask)
     for lens in lenses:
         check_lens_fits(model, lens)
-    hidden, logits = run_model(model, input_ids, attention_mask)
+    points = [p for lens in lenses for p in lens.read_points()]
+    hidden, logits = run_model(model, input_ids, attention_mask, points)
     check_finite(model, logits, "logits", attention_mask)
     if last_positions is not None:
         # Right padding: row b's last tokens sit at columns len_b - last .. len_b - 1.
         cols = attention_mask.sum(1, keepdim=True) - last_positions
         cols = cols + torch.arange(last_positions, device=cols.device)
         at = (torch.arange(input_ids.shape[0], device=cols.device)[:, None], cols)
-        hidden, logits = [h[at] for h in hidden], logits[at]
+        hidden, logits = hidden.map(lambda h: h[at]), logits[at]
     return [torch.cat([lens.decode_all(hidden).to(logits.dtype), logits[None]])
             for lens in lenses]
 

@@ -21,6 +21,7 @@ from transformers import PreTrainedModel
 
 from lensbook.core.head import Unembed
 from lensbook.core.lens import Lens, register_lens
+from lensbook.core.sublayer import check_mid_points
 
 LENS_TYPE = "linear_tuned_lens"
 
@@ -43,6 +44,10 @@ class TunedLensConfig:
             (``Unembed.content_hash``), which changes when any weight changes.
         bias_only: Only ``b_l`` is trained and ``A_l`` stays zero (lensbook extension,
             written to ``config.json`` only when true).
+        sublayers: One translator per read point ``0, 0.attn, 1, 1.attn, …`` (``2L``
+            of them, the ``"attn"`` points after each block's attention) instead of one
+            per layer (lensbook extension, written to ``config.json`` only when true;
+            the reference package cannot load such a lens).
         training: Free-form record of how the lens was trained (data, tokens, steps);
             a lensbook extension written only when set.
     """
@@ -56,6 +61,7 @@ class TunedLensConfig:
     lens_type: str = LENS_TYPE
     unembed_sha256: str | None = None
     bias_only: bool = False
+    sublayers: bool = False
     training: dict | None = field(default=None)
 
     def to_dict(self) -> dict:
@@ -63,8 +69,9 @@ class TunedLensConfig:
         data = asdict(self)
         if self.unembed_sha256 is None:
             del data["unembed_sha256"]
-        if not self.bias_only:
-            del data["bias_only"]
+        for flag in ("bias_only", "sublayers"):
+            if not data[flag]:
+                del data[flag]
         if self.training is None:
             del data["training"]
         return data
@@ -90,7 +97,7 @@ class TunedLens(Lens):
     config_class = TunedLensConfig
 
     def __init__(self, unembed: Unembed, config: TunedLensConfig):
-        super().__init__(unembed, config.num_hidden_layers)
+        super().__init__(unembed, config.num_hidden_layers, config.sublayers)
         if config.bias_only and not config.bias:
             raise ValueError("a bias-only lens needs bias=True")
         if config.d_model != unembed.d_model:
@@ -101,7 +108,7 @@ class TunedLens(Lens):
         self.config = config
         self.translators = nn.ModuleList(
             nn.Linear(config.d_model, config.d_model, bias=config.bias)
-            for _ in range(config.num_hidden_layers)
+            for _ in self.read_points()
         )
         for translator in self.translators:
             nn.init.zeros_(translator.weight)
@@ -122,9 +129,16 @@ class TunedLens(Lens):
 
     @classmethod
     def from_model(
-        cls, model: PreTrainedModel, *, bias: bool = True, bias_only: bool = False
+        cls, model: PreTrainedModel, *, bias: bool = True, bias_only: bool = False,
+        sublayers: bool = False,
     ) -> TunedLens:
-        """An untrained (zero-initialised) tuned lens for ``model``."""
+        """An untrained (zero-initialised) tuned lens for ``model``.
+
+        With ``sublayers=True`` it also has a translator for each block's stream after
+        attention (raises ``NoMidPointError`` on parallel-attention models).
+        """
+        if sublayers:
+            check_mid_points(model)
         unembed = Unembed(model)
         text_config = model.config.get_text_config()
         config = TunedLensConfig(
@@ -133,11 +147,12 @@ class TunedLens(Lens):
             num_hidden_layers=text_config.num_hidden_layers,
             bias=bias,
             bias_only=bias_only,
+            sublayers=sublayers,
         )
         return cls(unembed, config).to(model.device)
 
     def transform_hidden(self, h: torch.Tensor, layer: int) -> torch.Tensor:
-        """``h + A_layer h + b_layer``.
+        """``h + A_layer h + b_layer`` (``layer`` indexes :meth:`read_points`).
 
         The translator is added residually (rather than learning ``A' h + b`` with
         ``A'`` initialised to the identity) so that weight decay pulls the lens

@@ -6,6 +6,23 @@ position, SGD with Nesterov momentum 0.9 at an *effective* learning rate of 1.0,
 linear decay to zero, weight decay 1e-3, one global gradient-norm clip of 1.0,
 250 steps of 2^18 tokens in sequences of 2048 tokens.
 
+Optimisers (``optimizer``) and what ``lr=None`` / ``warmup_steps=None`` mean for each:
+
+==========  ===================================================  ==========  ==============
+optimizer   what it is                                           default lr  warm-up
+==========  ===================================================  ==========  ==============
+``sgd``     the paper's: SGD, Nesterov momentum 0.9              1.0         none
+``adam``    Adam, betas (momentum, 0.999)                        1e-3        steps // 5
+``adamw``   AdamW, decoupled weight decay                        1e-3        steps // 5
+``muon``    ``torch.optim.Muon`` on the translator matrices      see below   steps // 5
+            (Newton–Schulz orthogonalised Nesterov momentum,
+            update scaled to AdamW's size), AdamW on the biases
+==========  ===================================================  ==========  ==============
+
+The Muon default is the best of the learning rates measured on ``lensbook-tiny`` at the
+``quick`` budget (``benchmarks/muon_vs_sgd.py``; table in ``benchmarks/RESULTS.md``).
+Warm-ups are capped at 1000 steps.
+
 Example:
     >>> config = TrainConfig.preset("quick", steps=50)
     >>> config.tokens_per_step
@@ -17,11 +34,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Field metadata: a setting changes speed, memory or files, not the run's result, so a
 # run may resume from a checkpoint with another value (see :func:`run_fields`).
 SETTING = {"defines_run": False}
+#: The effective learning rate that ``lr=None`` means, per optimiser (see the table above).
+DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3, "adamw": 1e-3, "muon": 1e-2}
 
 
 @dataclass
@@ -40,20 +59,24 @@ class TrainConfig:
         batch_size: Chunks per forward pass of the base model in each process; the
             rest of a step is gradient accumulation, so this changes memory, not the
             result. Default 8.
-        optimizer: ``"sgd"`` (default, the paper's: Nesterov momentum), ``"adam"`` or
-            ``"adamw"``.
+        optimizer: ``"sgd"`` (default, the paper's: Nesterov momentum), ``"adam"``,
+            ``"adamw"`` or ``"muon"`` (``torch.optim.Muon`` on the translator matrices,
+            AdamW on the biases, one learning rate: see
+            :class:`lensbook.training.optim.MuonAdamW`; needs PyTorch 2.9+).
         lr: *Effective* learning rate. ``None`` (default) means 1.0 for SGD (the
-            paper's) and 1e-3 for Adam/AdamW. For SGD, torch is given ``lr * (1 -
-            momentum)``: torch's momentum buffer sums gradients to ``1 / (1 - momentum)``
-            times their size, and the reference package undoes that the same way, so
-            ``lr=1.0`` here is its ``lr_scale=1.0`` (torch lr 0.1).
-        momentum: SGD's Nesterov momentum, or Adam's beta1. Default 0.9, the paper's.
+            paper's), 1e-3 for Adam/AdamW, 1e-2 for Muon (:data:`DEFAULT_LR`). For SGD,
+            torch is given ``lr * (1 - momentum)``: torch's momentum buffer sums
+            gradients to ``1 / (1 - momentum)`` times their size, and the reference
+            package undoes that the same way, so ``lr=1.0`` here is its
+            ``lr_scale=1.0`` (torch lr 0.1).
+        momentum: SGD's and Muon's Nesterov momentum, or Adam's beta1. Default 0.9,
+            the paper's.
         weight_decay: L2 penalty on the translators; it pulls them towards zero, that
             is towards the logit lens. Default 1e-3, the paper's.
         warmup_steps: Linear warm-up from ``lr / (warmup + 1)`` to ``lr`` before the
             linear decay to 0. ``None`` (default) means 0 for SGD (the paper's) and
-            ``min(1000, steps // 5)`` for Adam/AdamW (the warm-up the reference documents
-            but never applies).
+            ``min(1000, steps // 5)`` for Adam/AdamW/Muon (the warm-up the reference
+            documents but never applies).
         clip_grad_norm: One global gradient-norm clip over all translators, or
             ``None`` for no clipping. Default 1.0, the paper's.
         chunk_mb: MiB of fp32 full-vocabulary logits held at once. The KL is computed
@@ -124,9 +147,7 @@ class TrainConfig:
     @property
     def effective_lr(self) -> float:
         """The learning rate actually meant: ``lr`` or the optimiser's default."""
-        if self.lr is not None:
-            return self.lr
-        return 1.0 if self.optimizer == "sgd" else 1e-3
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
     @property
     def effective_warmup(self) -> int:

@@ -186,8 +186,9 @@ class _Run:
         amp = self.dtype != torch.float32 and self.device.type == "cuda"
         for batch in mine.split(self.config.batch_size):
             with torch.autocast(self.device.type, dtype=self.dtype, enabled=amp):
-                hs = hidden_states(self.model, self.ids[batch].to(self.model.device))
-            sums += self.objective.accumulate([h.to(self.device) for h in hs], scale)
+                hs = hidden_states(self.model, self.ids[batch].to(self.model.device),
+                                   points=self.lens.read_points())
+            sums += self.objective.accumulate(hs.map(lambda h: h.to(self.device)), scale)
         return sums
 
     def _check_finite(self, losses: list[float], step: int) -> None:
@@ -274,6 +275,7 @@ def _training_record(config: TrainConfig, history: TrainHistory) -> dict:
         "objective": "KL(final || lens), same position",
         "steps": len(history),
         "tokens": len(history) * history.tokens_per_step,
+        "seconds": round(history.seconds[-1], 2) if history.seconds else None,
         "config": config.to_dict(),
         "final_kl_nats": history.loss[-1] if history.loss else None,
     }

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from lensbook.core.lens import Lens
-from lensbook.core.model import read
+from lensbook.core.model import Hidden, read
 
 MIN_BLOCK_TOKENS = 256  # fewer tokens per block makes the matmuls inefficient
 
@@ -108,14 +108,17 @@ class KLObjective:
         """Add ``scale * ∇ Σ_tokens KL`` to the lens's ``.grad``, for all its read points.
 
         Args:
-            hidden_states: The model's ``L + 1`` hidden states, each ``(..., d)``.
+            hidden_states: The model's ``L + 1`` hidden states, each ``(..., d)``
+                (a :class:`~lensbook.core.model.Hidden` with the mid-block states of a
+                sub-layer lens).
             scale: Multiplies the gradient of the summed KL (``1 / tokens per step``
                 for a mean).
 
         Returns:
             The summed (not scaled) KL per read point in nats, ``(points,)``, detached.
         """
-        hs = [h.reshape(-1, h.shape[-1]) for h in hidden_states]
+        hs = Hidden(hidden_states, getattr(hidden_states, "mid", None))
+        hs = hs.map(lambda h: h.reshape(-1, h.shape[-1]))
         inputs = [read(hs, point) for point in self.lens.read_points()]
         n_layers, n_tokens = len(inputs), hs[0].shape[0]
         block_tokens, block_layers = plan_blocks(
