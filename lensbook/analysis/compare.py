@@ -15,12 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel
 
+from lensbook.analysis import metrics
 from lensbook.analysis.evaluate import evaluate_lenses
 from lensbook.core.files import load_published
 from lensbook.core.lens import LogitLens
-from lensbook.core.model import load_model
+from lensbook.core.model import load_model, run_model
+from lensbook.training.data import TokenChunks, token_ids
 from lensbook.training.sources import load_chunks
 
 LENSES = ("logit lens", "tuned lens")
@@ -110,3 +114,25 @@ def depth_summary(curves: pd.DataFrame) -> pd.DataFrame:
     """
     inner = curves[curves["depth"] < 1.0]
     return inner.groupby(["model", "lens"], sort=False)["value"].agg(["mean", "std", "max"])
+
+
+def output_kl(p_model: PreTrainedModel, q_model: PreTrainedModel,
+              data: TokenChunks | torch.Tensor, *, batch_size: int = 8) -> float:
+    """Mean KL(p ‖ q) between two models' next-token distributions, in nats per token.
+
+    For two models with the same vocabulary, e.g. a fine-tune ``p`` and its base ``q``:
+    how far fine-tuning moved the output. Zero iff both predict the same everywhere.
+
+    Args:
+        p_model: The model whose distribution is the reference ``p``.
+        q_model: The other model.
+        data: Chunks ``(n_chunks, seq_len)``; every position counts.
+        batch_size: Chunks per forward pass.
+    """
+    total, count = 0.0, 0
+    for batch in token_ids(data).split(batch_size):
+        logp = torch.log_softmax(run_model(p_model, batch.to(p_model.device))[1].float(), -1)
+        logq = torch.log_softmax(run_model(q_model, batch.to(q_model.device))[1].float(), -1)
+        total += metrics.kl_divergence(logp, logq.to(logp.device)).sum().item()
+        count += batch.numel()
+    return total / count

@@ -120,20 +120,20 @@ def _should_stop(step: int, start: float, cfg: PretrainConfig) -> bool:
 
 def train(
     model: PreTrainedModel, train_ids: torch.Tensor, eval_ids: torch.Tensor,
-    cfg: PretrainConfig,
+    cfg: PretrainConfig, desc: str = "pretrain",
 ) -> list[dict]:
     """Train in place with AdamW; return the curve as a list of logged rows.
 
     Runs ``cfg.steps`` steps, or until ``cfg.minutes`` have passed when that is set.
     Each row has ``step``, ``train_loss`` (mean over the steps since the last row),
     ``eval_loss`` (on the first ``cfg.eval_chunks`` held-out chunks), ``tokens``
-    and ``minutes``.
+    and ``minutes``. ``desc`` labels the progress bar.
     """
     opt = _optimizer(model, cfg)
     model.train()
     curve, running, start, step = [], [], time.time(), 0
     batches = _batches(train_ids.shape[0], cfg)
-    bar = tqdm(total=None if cfg.minutes else cfg.steps, desc="pretrain", unit="step")
+    bar = tqdm(total=None if cfg.minutes else cfg.steps, desc=desc, unit="step")
     while not _should_stop(step, start, cfg):
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg, time.time() - start)

@@ -102,6 +102,29 @@ def _check_column(texts: Texts, text_column: str, source: str) -> None:
         raise ValueError(f"{source} has no column {text_column!r}; its columns are {columns}")
 
 
+def filter_texts(texts: Texts, field: str, value: str) -> Texts:
+    """Keep the documents whose ``field`` equals ``value``: a slice of one kind of text.
+
+    Args:
+        texts: Documents from :func:`load_texts` (streaming or not).
+        field: A column, or a dotted path into a struct column: ``"kind"`` in the
+            embedded corpus (``"topic"``, ``"doc"`` or ``"src"``),
+            ``"meta.pile_set_name"`` in the Pile (``"Github"``, ``"Pile-CC"``, …).
+        value: The value to keep.
+
+    Example:
+        >>> manual = filter_texts(load_texts("corpus"), "kind", "topic")  # doctest: +SKIP
+    """
+    keys = field.split(".")
+
+    def keep(row: dict) -> bool:
+        for key in keys:
+            row = row[key]
+        return row == value
+
+    return texts.filter(keep)
+
+
 def load_chunks(
     source: str,
     tokenizer,
