@@ -38,3 +38,18 @@ def test_random_weights_list_failed_claims_but_fail_on_broken_mechanics(tmp_path
     broken = run_notebook(_notebook(tmp_path, claim, 'raise ValueError("no pad token")'),
                           cell_timeout=60, claims_unchecked=True)
     assert broken.result.startswith("cell 1: ValueError: no pad token")
+
+
+def test_rows_name_the_profile_the_notebook_chose_and_its_peak_cells(tmp_path):
+    from benchmarks.run_online import row, run_notebook, top_cells
+
+    params = 'P = {"MODEL": "gpt2", "PROFILE": "cpu"}  # as select_profile returns it'
+    run = run_notebook(_notebook(tmp_path, params, "x = bytearray(50 * 2**20)"),
+                       cell_timeout=60)
+    assert (run.model, run.profile, run.result) == ("gpt2", "cpu", "passed")
+    assert "| claims.ipynb | cpu | gpt2 |" in row(run)
+    assert set(run.peak_by_cell) <= {-1, 0, 1, 2} and top_cells(run).count("MiB") >= 1
+    results = tmp_path / "RESULTS.md"
+    update_table([run, Run("claims.ipynb", "tiny", 1.0, 500.0, profile="offline")], results)
+    assert len([line for line in results.read_text().splitlines()
+                if line.startswith("| claims.ipynb |")]) == 2
