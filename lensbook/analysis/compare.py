@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 
 import pandas as pd
@@ -35,6 +36,7 @@ def evaluate_model(
     split: str = "test",
     streaming: bool = False,
     device: str = "cpu",
+    chunk_mb: float = 256.0,
 ) -> pd.DataFrame:
     """Evaluate the logit lens and the published tuned lens of one model.
 
@@ -46,6 +48,9 @@ def evaluate_model(
         split: Split of ``data`` to read.
         streaming: Stream a Hub data set.
         device: Where to run the model.
+        chunk_mb: MiB of float32 ``(tokens, vocab)`` buffers the evaluation holds at once
+            (see :func:`lensbook.analysis.evaluate.evaluate_lenses`); less for a small
+            machine.
 
     Returns:
         :func:`lensbook.analysis.evaluate.evaluate_lenses`'s table with a ``model`` column.
@@ -54,7 +59,7 @@ def evaluate_model(
     lenses = {"logit lens": LogitLens.from_model(model), "tuned lens": load_published(model)}
     chunks = load_chunks(data, tokenizer, seq_len, split=split, max_tokens=max_tokens,
                          streaming=streaming)
-    frame = evaluate_lenses(model, lenses, chunks)
+    frame = evaluate_lenses(model, lenses, chunks, chunk_mb=chunk_mb)
     return frame.assign(model=name, layers=model.config.num_hidden_layers)
 
 
@@ -73,8 +78,10 @@ def compare_models(names: Sequence[str], data: str, *, progress: bool = True,
     """
     if not names:
         raise ValueError("give at least one model to compare")
-    frames = [evaluate_model(name, data, **kwargs)
-              for name in tqdm(names, desc="models", disable=not progress)]
+    frames = []
+    for name in tqdm(names, desc="models", disable=not progress):
+        frames.append(evaluate_model(name, data, **kwargs))
+        gc.collect()  # free this model before the next one loads
     return pd.concat(frames, ignore_index=True)
 
 
