@@ -53,3 +53,19 @@ def test_rows_name_the_profile_the_notebook_chose_and_its_peak_cells(tmp_path):
     update_table([run, Run("claims.ipynb", "tiny", 1.0, 500.0, profile="offline")], results)
     assert len([line for line in results.read_text().splitlines()
                 if line.startswith("| claims.ipynb |")]) == 2
+
+
+def test_every_notebook_fits_binder_in_the_committed_table():
+    """The committed measurements: each notebook's cpu profile ran, in 12 min and 2 GiB."""
+    from benchmarks.run_online import NOTEBOOKS, RESULTS
+
+    section = RESULTS.read_text().split(HEADING, 1)[1].split("\n# ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| 0") and cells[1] == "cpu":
+            rows[cells[0]] = cells
+    assert sorted(rows) == [path.name for path in NOTEBOOKS]
+    for name, (_, _, _, wall_s, rss_mib, result, _) in rows.items():
+        assert result.startswith("passed"), (name, result)
+        assert float(wall_s) <= 12 * 60 and float(rss_mib) <= 2048, (name, wall_s, rss_mib)
