@@ -3,8 +3,8 @@
 The depth of a position is the first layer from which the lens's top-1 token stays
 the output's (:func:`lensbook.analysis.statistic.prediction_depth`). Depth needs only
 each layer's top-1 token: :func:`text_depths` keeps just that (a :class:`TextDepth` per
-text and lens) instead of full-vocabulary trajectories, which for a 50k vocabulary take
-2.6 MB per token and layer row set. :func:`depth_table` lists the depth of every
+text and lens) instead of full-vocabulary trajectories, which with a 50k vocabulary and
+13 rows take 2.6 MB per token and lens. :func:`depth_table` lists the depth of every
 position, grouped by how common the predicted token is.
 
 Example:
