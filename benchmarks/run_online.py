@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -41,8 +41,9 @@ from tests.hub_double import env
 NOTEBOOKS = sorted((env.REPO_ROOT / "notebooks").glob("*.ipynb"))
 RESULTS = env.REPO_ROOT / "benchmarks" / "RESULTS.md"
 HEADING = "# Online profiles against the stand-in Hub"
-# Printed by a cell inserted after the parameters cell: the model the profile chose.
-MODEL_PROBE = 'print("__MODEL__", globals().get("P", {}).get("MODEL", globals().get("MODEL")))'
+# Printed by a cell inserted after the parameters cell: the model and profile it chose.
+MODEL_PROBE = ('P_ = globals().get("P", {}); print("__MODEL__", '
+               'P_.get("MODEL", globals().get("MODEL")), P_.get("PROFILE", "?"))')
 # Variables that would send ``load_published`` somewhere other than the (double's) Space.
 UNSET = ("TUNED_LENS_REPO_ID", "TUNED_LENS_REPO_TYPE")
 
@@ -56,6 +57,8 @@ class Run:
     wall_s: float = 0.0
     peak_rss_mib: float = 0.0
     result: str = "passed"
+    peak_by_cell: dict[int, float] = field(default_factory=dict)  # MiB, notebook's numbering
+    profile: str = "online"
 
 
 class PeakRss(threading.Thread):
@@ -69,6 +72,7 @@ class PeakRss(threading.Thread):
         super().__init__(daemon=True)
         self.limit, self.interval = limit_mib * 2**20, interval
         self.peak, self.killed, self._stop_event = 0, False, threading.Event()
+        self.cell, self.by_cell = -1, {}  # the cell running now; each cell's peak
 
     def run(self) -> None:
         me = psutil.Process()
@@ -76,6 +80,7 @@ class PeakRss(threading.Thread):
             children = me.children(recursive=True)
             total = sum(_rss(child) for child in children)
             self.peak = max(self.peak, total)
+            self.by_cell[self.cell] = max(self.by_cell.get(self.cell, 0), total / 2**20)
             if total > self.limit and not self.killed:
                 self.killed = True
                 for child in children:
@@ -96,10 +101,10 @@ def _rss(process: psutil.Process) -> int:
         return 0
 
 
-def online_environment() -> None:
-    """Point this process (and so the kernels it starts) at the double, online profile."""
+def online_environment(profile: str = "online") -> None:
+    """Point this process (and so the kernels it starts) at the double, with ``profile``."""
     os.environ.update(env.double_env())
-    os.environ["LENSBOOK_PROFILE"] = "online"
+    os.environ["LENSBOOK_PROFILE"] = profile
     for name in UNSET:
         os.environ.pop(name, None)
 
@@ -134,7 +139,7 @@ def _is_claim(err: Exception) -> bool:
 
 
 def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int,
-             claims_unchecked: bool = False) -> None:
+             claims_unchecked: bool = False, rss: PeakRss | None = None) -> None:
     """Run every cell, stopping at the first error unless ``keep_going``.
 
     With ``claims_unchecked`` (random weights), a failing ``assert`` is a claim that
@@ -144,6 +149,8 @@ def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int,
     failures, claims = [], []
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
+            if rss is not None:
+                rss.cell = index - (index > probe)
             try:
                 client.execute_cell(cell, index)
             except (CellExecutionError, *FATAL) as err:
@@ -166,11 +173,13 @@ def _with_probe(nb) -> int:
     return where
 
 
-def _probed_model(cell) -> str:
+def _probed_model(cell) -> tuple[str, str]:
+    """The model and the profile the notebook chose."""
     for output in cell.get("outputs", []):
         if "__MODEL__" in output.get("text", ""):
-            return output["text"].split("__MODEL__", 1)[1].strip()
-    return "?"
+            model, _, profile = output["text"].split("__MODEL__", 1)[1].strip().rpartition(" ")
+            return model, profile
+    return "?", "?"
 
 
 def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False,
@@ -187,11 +196,11 @@ def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False,
         rss.start()
         start = time.monotonic()
         try:
-            _execute(client, nb, run, keep_going, probe, claims_unchecked)
+            _execute(client, nb, run, keep_going, probe, claims_unchecked, rss)
         finally:
             run.wall_s = time.monotonic() - start
-            run.peak_rss_mib = rss.stop()
-            run.model = _probed_model(nb.cells[probe])
+            run.peak_rss_mib, run.peak_by_cell = rss.stop(), rss.by_cell
+            run.model, run.profile = _probed_model(nb.cells[probe])
             if rss.killed:
                 run.result += f" (killed by the runner: RSS over {max_rss_mib:.0f} MiB)"
     return run
@@ -201,8 +210,14 @@ def row(run: Run) -> str:
     """The table row of ``run``."""
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     result = run.result.replace("|", "\\|")  # a failing line may hold a pipe
-    return (f"| {run.notebook} | online | {run.model} | {run.wall_s:.0f} | "
+    return (f"| {run.notebook} | {run.profile} | {run.model} | {run.wall_s:.0f} | "
             f"{run.peak_rss_mib:.0f} | {result} | {day} |")
+
+
+def top_cells(run: Run, count: int = 4) -> str:
+    """The cells during which the RSS peaked highest, e.g. ``"10: 1850 MiB, 6: 900 MiB"``."""
+    cells = sorted(run.peak_by_cell.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{cell}: {mib:.0f} MiB" for cell, mib in cells)
 
 
 TABLE_HEAD = [
@@ -234,7 +249,8 @@ def update_table(runs: list[Run], path: Path = RESULTS) -> None:
     section = lines[start:end]
     for run in runs:
         new = row(run)
-        old = [i for i, line in enumerate(section) if line.startswith(f"| {run.notebook} |")]
+        key = f"| {run.notebook} | {run.profile} |"
+        old = [i for i, line in enumerate(section) if line.startswith(key)]
         if old:
             section[old[0]] = new
         else:
@@ -255,13 +271,17 @@ def main() -> None:
                         help="run the cells after a failing one too, and report every failure")
     parser.add_argument("--claims-unchecked", action="store_true",
                         help="random weights: a failing assert is listed, not a failure")
+    parser.add_argument("--profile", default="online",
+                        help="LENSBOOK_PROFILE for the notebooks (offline: what Binder gets "
+                             "without the Hub)")
     args = parser.parse_args()
-    online_environment()
+    online_environment(args.profile)
     failed = 0
     for path in args.notebooks:
         run = run_notebook(path, args.cell_timeout, args.keep_going, args.max_rss_mib,
                            args.claims_unchecked)
         print(row(run), flush=True)
+        print("  highest RSS by cell:", top_cells(run), flush=True)
         failed += not run.result.startswith("passed")
         if not args.no_table:
             update_table([run])

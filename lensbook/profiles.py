@@ -76,6 +76,11 @@ def profile_name() -> str:
     return "offline"
 
 
+def binder_profile() -> str:
+    """Binder's profile (no GPU, about 2 GB): ``"cpu"`` if the Hub answers, else ``"offline"``."""
+    return "cpu" if hub_reachable() else "offline"
+
+
 def banner(params: dict) -> str:
     """One line naming the active profile, model, device and expected running time."""
     name = params["PROFILE"]

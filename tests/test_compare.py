@@ -115,3 +115,18 @@ def test_zero_tuned_lens_curve_equals_the_logit_lens(folders, tmp_path):
     ce = lenses.pivot_table(index=["layer", "unit"], columns="lens", values="value")
     assert torch.allclose(torch.tensor(ce["logit lens"].to_numpy()),
                           torch.tensor(ce["tuned lens"].to_numpy()))
+
+
+def test_chunk_mb_reaches_the_evaluation(folders, monkeypatch):
+    names, data = folders
+    seen = []
+    real = compare.evaluate_lenses
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("chunk_mb"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compare, "evaluate_lenses", spy)
+    compare.compare_models(names, data, max_tokens=256, seq_len=32, chunk_mb=1.0,
+                           progress=False)
+    assert seen == [1.0, 1.0]

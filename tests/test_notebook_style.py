@@ -107,3 +107,16 @@ def test_printed_decimals_are_not_compared(notebook):
         code = source(cell)
         if re.search(r"\d\.\d", _compared_text(cell)):
             assert "# NBVAL_IGNORE_OUTPUT" in code, f"compared output prints a float:\n{code}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_first_output_names_profile_model_device_and_time(path):
+    """Every profile gives an expected duration, and the first thing shown is the banner."""
+    code = cells(path, "code")
+    params = next(c for c in code if "select_profile(" in source(c))
+    for profile in ("OFFLINE", "GPU", "CPU"):
+        assert re.search(rf"^{profile} = \{{[^}}]*\"MINUTES\"", source(params), re.M | re.S), \
+            f"{profile} has no MINUTES"
+    first = next(c for c in code if c.get("outputs"))
+    text = "".join("".join(o.get("text", "")) for o in first["outputs"])
+    assert re.match(r"profile \w+ \(.+\): model \S+ on \w+, about \d+ minutes?\n", text), text

@@ -61,3 +61,33 @@ def test_banner_names_profile_model_device_and_time(monkeypatch, capsys, no_gpu)
     monkeypatch.setenv("LENSBOOK_PROFILE", "offline")
     select()
     assert "about 1 minute\n" in capsys.readouterr().out
+
+
+def test_binder_picks_cpu_with_the_hub_and_offline_without(monkeypatch):
+    monkeypatch.setattr(profiles, "hub_reachable", lambda timeout=2.0: True)
+    assert profiles.binder_profile() == "cpu"
+    monkeypatch.setattr(profiles, "hub_reachable", lambda timeout=2.0: False)
+    assert profiles.binder_profile() == "offline"
+
+
+def _binder_start(**variables) -> dict[str, str]:
+    """The environment the notebook server gets from ``binder/start``."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LENSBOOK_PROFILE", "OMP_NUM_THREADS")}
+    env.update(variables, PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    out = subprocess.run(["bash", str(root / "binder" / "start"), "env"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def test_binder_start_sets_a_profile_that_fits_and_few_threads():
+    env = _binder_start(HF_HUB_OFFLINE="1")
+    assert env["LENSBOOK_PROFILE"] == "offline" and env["OMP_NUM_THREADS"] == "2"
+    env = _binder_start(LENSBOOK_PROFILE="gpu", OMP_NUM_THREADS="1")
+    assert env["LENSBOOK_PROFILE"] == "gpu" and env["OMP_NUM_THREADS"] == "1"

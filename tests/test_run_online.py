@@ -1,6 +1,8 @@
 """The online runner's results table: one row per notebook, replaced on a re-run."""
 
-from benchmarks.run_online import HEADING, Run, update_table
+import pytest
+
+from benchmarks.run_online import HEADING, NOTEBOOKS, Run, update_table
 
 
 def test_rows_are_appended_then_replaced_and_other_sections_kept(tmp_path):
@@ -38,3 +40,45 @@ def test_random_weights_list_failed_claims_but_fail_on_broken_mechanics(tmp_path
     broken = run_notebook(_notebook(tmp_path, claim, 'raise ValueError("no pad token")'),
                           cell_timeout=60, claims_unchecked=True)
     assert broken.result.startswith("cell 1: ValueError: no pad token")
+
+
+def test_rows_name_the_profile_the_notebook_chose_and_its_peak_cells(tmp_path):
+    from benchmarks.run_online import row, run_notebook, top_cells
+
+    params = 'P = {"MODEL": "gpt2", "PROFILE": "cpu"}  # as select_profile returns it'
+    run = run_notebook(_notebook(tmp_path, params, "x = bytearray(50 * 2**20)"),
+                       cell_timeout=60)
+    assert (run.model, run.profile, run.result) == ("gpt2", "cpu", "passed")
+    assert "| claims.ipynb | cpu | gpt2 |" in row(run)
+    assert set(run.peak_by_cell) <= {-1, 0, 1, 2} and top_cells(run).count("MiB") >= 1
+    results = tmp_path / "RESULTS.md"
+    update_table([run, Run("claims.ipynb", "tiny", 1.0, 500.0, profile="offline")], results)
+    assert len([line for line in results.read_text().splitlines()
+                if line.startswith("| claims.ipynb |")]) == 2
+
+
+def _cpu_rows() -> dict[str, list[str]]:
+    """The committed table's ``cpu`` rows, by notebook file name."""
+    from benchmarks.run_online import RESULTS
+
+    section = RESULTS.read_text().split(HEADING, 1)[1].split("\n# ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("| 0") and cells[1] == "cpu":
+            rows[cells[0]] = cells
+    return rows
+
+
+# Issue 12: notebook 08's model comparison does not fit yet (see benchmarks/RESULTS.md).
+NOT_YET = {"08_reproduce_paper_figures.ipynb"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason="issue 12: not yet"))
+    if p.name in NOT_YET else p.name for p in NOTEBOOKS])
+def test_every_notebook_fits_binder_in_the_committed_table(name):
+    """The committed measurements: each notebook's cpu profile ran, in 12 min and 2 GiB."""
+    _, _, _, wall_s, rss_mib, result, _ = _cpu_rows()[name]
+    assert result.startswith("passed"), result
+    assert float(wall_s) <= 12 * 60 and float(rss_mib) <= 2048, (wall_s, rss_mib)

@@ -236,3 +236,24 @@ def test_partial_utf8_and_cutting():
 def test_vocabulary_pads_model_rows():
     names = vocabulary(make_tokenizer(), VOCAB + 3)
     assert len(names) == VOCAB + 3 and names[0] == "<|endoftext|>" and names[-1] == "<id 99>"
+
+
+def test_text_depths_match_full_trajectories(setup):
+    """The top-1-only path of prediction depth gives what full trajectories give."""
+    from lensbook.analysis.depth import TextDepth, depth_table, text_depths
+    from lensbook.plotting import plot_prediction_depth
+
+    model, tokenizer, lens = setup
+    lenses = {"logit": lens, "tuned": perturbed_tuned_lens(model)}
+    texts = [PROMPT, "The dog ran on the mat"]
+    full = trajectories_by_lens(model, tokenizer, lenses, texts)
+    reduced = text_depths(model, tokenizer, lenses, texts)
+    for name in lenses:
+        for traj, depths in zip(full[name], reduced[name], strict=True):
+            expected = TextDepth.of(traj)
+            assert torch.equal(depths.depth, expected.depth)
+            assert torch.equal(depths.output_ids, expected.output_ids)
+            assert depths.labels == traj.input_labels() and depths.num_layers == traj.num_layers
+    assert depth_table(reduced, {3}).equals(depth_table(full, {3}))
+    assert {t.lens_label for t in reduced["tuned"]} == {"tuned"}
+    plot_prediction_depth(reduced["tuned"][0])

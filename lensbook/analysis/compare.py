@@ -12,6 +12,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 from collections.abc import Sequence
 
 import pandas as pd
@@ -39,6 +42,7 @@ def evaluate_model(
     split: str = "test",
     streaming: bool = False,
     device: str = "cpu",
+    chunk_mb: float = 256.0,
 ) -> pd.DataFrame:
     """Evaluate the logit lens and the published tuned lens of one model.
 
@@ -50,6 +54,9 @@ def evaluate_model(
         split: Split of ``data`` to read.
         streaming: Stream a Hub data set.
         device: Where to run the model.
+        chunk_mb: MiB of float32 ``(tokens, vocab)`` buffers the evaluation holds at once
+            (see :func:`lensbook.analysis.evaluate.evaluate_lenses`); less for a small
+            machine.
 
     Returns:
         :func:`lensbook.analysis.evaluate.evaluate_lenses`'s table with a ``model`` column.
@@ -58,7 +65,7 @@ def evaluate_model(
     lenses = {"logit lens": LogitLens.from_model(model), "tuned lens": load_published(model)}
     chunks = load_chunks(data, tokenizer, seq_len, split=split, max_tokens=max_tokens,
                          streaming=streaming)
-    frame = evaluate_lenses(model, lenses, chunks)
+    frame = evaluate_lenses(model, lenses, chunks, chunk_mb=chunk_mb)
     return frame.assign(model=name, layers=model.config.num_hidden_layers)
 
 
@@ -77,9 +84,22 @@ def compare_models(names: Sequence[str], data: str, *, progress: bool = True,
     """
     if not names:
         raise ValueError("give at least one model to compare")
-    frames = [evaluate_model(name, data, **kwargs)
-              for name in tqdm(names, desc="models", disable=not progress)]
+    frames = []
+    for name in tqdm(names, desc="models", disable=not progress):
+        release_memory()  # whatever the caller freed, and the last model, before the next
+        frames.append(evaluate_model(name, data, **kwargs))
     return pd.concat(frames, ignore_index=True)
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap memory back to the OS (glibc's ``malloc_trim``).
+
+    Without the trim, the memory of a freed model stays in the process's RSS, which is
+    what a small machine's memory limit (Binder: 2 GB) counts.
+    """
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def layer_curves(frame: pd.DataFrame, metric: str = "ce",

@@ -82,8 +82,9 @@ def copy_table(
 ) -> pd.DataFrame:
     """:func:`copy_statistics` of every sequence under every lens.
 
-    Runs ``batch_size`` sequences per forward pass and keeps only the statistics, so
-    memory stays small even with a 50k-token vocabulary.
+    Runs ``batch_size`` sequences per forward pass, one lens at a time, and keeps only
+    the statistics, so memory stays small even with a 50k-token vocabulary: at most one
+    lens's ``(L + 1, batch_size, seq, vocab)`` log-probabilities exist at once.
 
     Returns:
         The rows of :func:`copy_statistics` with the columns ``lens`` and ``sequence``
@@ -92,14 +93,23 @@ def copy_table(
     frames = []
     for start in range(0, len(sequences), batch_size):
         batch = sequences[start : start + batch_size]
-        by_lens = trajectories_from_ids(model, lenses, [s.input_ids for s in batch], tokenizer)
-        for lens, trajs in by_lens.items():
-            for index, (traj, seq) in enumerate(zip(trajs, batch, strict=True)):
-                frame = copy_statistics(traj, seq)
-                frame.insert(0, "sequence", start + index)
-                frame.insert(0, "lens", lens)
-                frames.append(frame)
+        for name, lens in lenses.items():
+            frames += _lens_frames(model, name, lens, batch, start, tokenizer)
     return pd.concat(frames, ignore_index=True)
+
+
+def _lens_frames(model: PreTrainedModel, name: str, lens: Lens, batch: Sequence[Repeats],
+                 start: int, tokenizer) -> list[pd.DataFrame]:
+    """:func:`copy_statistics` of one batch under one lens (its trajectories die here)."""
+    trajs = trajectories_from_ids(model, {name: lens}, [s.input_ids for s in batch],
+                                  tokenizer)[name]
+    frames = []
+    for index, (traj, seq) in enumerate(zip(trajs, batch, strict=True)):
+        frame = copy_statistics(traj, seq)
+        frame.insert(0, "sequence", start + index)
+        frame.insert(0, "lens", name)
+        frames.append(frame)
+    return frames
 
 
 def summarize(table: pd.DataFrame, by: Sequence[str] = ("lens", "occurrence")) -> pd.DataFrame:

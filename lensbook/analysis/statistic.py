@@ -86,11 +86,15 @@ def prediction_depth(traj: Trajectory) -> torch.Tensor:
     ``0`` means even the embeddings predict the final token; ``L`` means only the
     output does.
     """
-    top1 = top_tokens(traj)
+    return depth_of_top1(top_tokens(traj))
+
+
+def depth_of_top1(top1: torch.Tensor) -> torch.Tensor:
+    """:func:`prediction_depth` from the top-1 ids alone, ``(layers + 1, seq) -> (seq,)``."""
     agrees = top1 == top1[-1]  # (layers + 1, seq), last row all True
     # A layer counts when it and every layer above it agree with the output.
     stays = agrees.flip(0).cumprod(0).flip(0)
-    return traj.num_layers + 1 - stays.sum(0)
+    return top1.shape[0] - stays.sum(0)
 
 
 @dataclass(frozen=True)

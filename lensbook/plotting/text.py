@@ -7,7 +7,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from lensbook.analysis.statistic import prediction_depth
+from lensbook.analysis.depth import TextDepth
 from lensbook.core.trajectory import Trajectory
 
 DEPTH_CMAP = "viridis"
@@ -16,21 +16,21 @@ CHAR_WIDTH = 0.602  # advance of a DejaVu Sans Mono character, in units of the f
 LINE_HEIGHT = 0.3  # inches per line of text
 
 
-def plot_prediction_depth(traj: Trajectory, line_chars: int = 72) -> Figure:
+def plot_prediction_depth(traj: Trajectory | TextDepth, line_chars: int = 72) -> Figure:
     """The input text with each token coloured by its prediction depth (paper Fig. 12).
 
     A token's colour is the depth of the prediction made *at* it (of the next token):
     the first layer from which the top-1 token stays the output's.
 
     Args:
-        traj: The trajectory.
+        traj: The trajectory, or its depths alone (:func:`lensbook.text_depths`).
         line_chars: Characters per line before wrapping.
 
     Returns:
         The figure; token texts carry the gid ``"depth"`` and a coloured box each.
     """
-    depth = prediction_depth(traj).numpy()
-    labels = traj.input_labels()
+    traj = traj if isinstance(traj, TextDepth) else TextDepth.of(traj)
+    depth, labels = traj.depth.numpy(), traj.labels
     places = _flow(labels, line_chars)
     n_lines = max(line for line, _ in places) + 1
     width = line_chars * CHAR_WIDTH * FONT_SIZE / 72  # inches
