@@ -14,13 +14,13 @@ optimizer   what it is                                           default lr  war
 ``sgd``     the paper's: SGD, Nesterov momentum 0.9              1.0         none
 ``adam``    Adam, betas (momentum, 0.999)                        1e-3        steps // 5
 ``adamw``   AdamW, decoupled weight decay                        1e-3        steps // 5
-``muon``    ``torch.optim.Muon`` on the translator matrices      see below   steps // 5
+``muon``    ``torch.optim.Muon`` on the translator matrices      0.1         steps // 5
             (Newton–Schulz orthogonalised Nesterov momentum,
             update scaled to AdamW's size), AdamW on the biases
 ==========  ===================================================  ==========  ==============
 
-The Muon default is the best of the learning rates measured on ``lensbook-tiny`` at the
-``quick`` budget (``benchmarks/muon_vs_sgd.py``; table in ``benchmarks/RESULTS.md``).
+Muon's 0.1 is from a sweep on ``lensbook-tiny`` (0.003 to 0.3; ``benchmarks/muon_vs_sgd.py``,
+tables in ``benchmarks/RESULTS.md``): 0.1 and 0.3 beat SGD at every layer at equal tokens.
 Warm-ups are capped at 1000 steps.
 
 Example:
@@ -40,7 +40,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # run may resume from a checkpoint with another value (see :func:`run_fields`).
 SETTING = {"defines_run": False}
 #: The effective learning rate that ``lr=None`` means, per optimiser (see the table above).
-DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3, "adamw": 1e-3, "muon": 1e-2}
+DEFAULT_LR = {"sgd": 1.0, "adam": 1e-3, "adamw": 1e-3, "muon": 0.1}
 
 
 @dataclass
@@ -64,7 +64,7 @@ class TrainConfig:
             AdamW on the biases, one learning rate: see
             :class:`lensbook.training.optim.MuonAdamW`; needs PyTorch 2.9+).
         lr: *Effective* learning rate. ``None`` (default) means 1.0 for SGD (the
-            paper's), 1e-3 for Adam/AdamW, 1e-2 for Muon (:data:`DEFAULT_LR`). For SGD,
+            paper's), 1e-3 for Adam/AdamW, 0.1 for Muon (:data:`DEFAULT_LR`). For SGD,
             torch is given ``lr * (1 - momentum)``: torch's momentum buffer sums
             gradients to ``1 / (1 - momentum)`` times their size, and the reference
             package undoes that the same way, so ``lr=1.0`` here is its
