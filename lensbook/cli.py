@@ -34,6 +34,7 @@ from lensbook.core.tuned import LENS_TYPE
 from lensbook.training import distributed
 from lensbook.training.config import PRESETS, TrainConfig, field_help
 from lensbook.training.loop import train_lens
+from lensbook.training.shuffle import BUFFER_SIZE
 from lensbook.training.sources import load_chunks
 
 # What a TrainConfig field means on the command line, where that differs from the field.
@@ -87,6 +88,16 @@ def _add_data_options(parser: argparse.ArgumentParser, split: str) -> None:
                         help="stream a Hub data set, reading only what is needed")
 
 
+def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-tokens", type=int, default=None,
+                        help="tokens of training text to draw the chunks from, read from "
+                             "documents in a random order (default: the whole source; with "
+                             "--streaming, the run's budget)")
+    parser.add_argument("--shuffle-buffer", type=int, default=BUFFER_SIZE,
+                        help="documents held by the shuffle buffer of a streaming source "
+                             f"(default {BUFFER_SIZE:,})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lensbook`` argument parser with its ``train`` and ``eval`` commands."""
     parser = argparse.ArgumentParser(prog="python -m lensbook", description=__doc__.split("\n")[0])
@@ -95,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a tuned (or bias-only) lens.")
     _add_model_options(train)
     _add_data_options(train, "train")
+    _add_sampling_options(train)
     train.add_argument("--preset", default="paper", choices=sorted(PRESETS),
                        help="starting values of the options below (default paper)")
     _add_config_options(train)
@@ -140,10 +152,21 @@ def _load(args: argparse.Namespace, rank: distributed.Rank):
                       device_map=args.device_map, trust_remote_code=args.trust_remote_code)
 
 
-def _chunks(args, tokenizer, seq_len: int, split: str, max_tokens: int | None):
+def _chunks(args, tokenizer, seq_len: int, split: str, max_tokens: int | None, **shuffle):
     return load_chunks(args.data, tokenizer, seq_len, split=split, max_tokens=max_tokens,
                        text_column=args.text_column, subset=args.subset,
-                       streaming=args.streaming)
+                       streaming=args.streaming, **shuffle)
+
+
+def _training_chunks(args, tokenizer, config: TrainConfig):
+    """Chunks to train on, from documents in a seeded random order over the whole source.
+
+    The loop then draws the run's chunks at random from all of them; a streaming source
+    is read through a shuffle buffer up to ``--data-tokens`` (default: the budget).
+    """
+    budget = args.data_tokens or (config.tokens_needed if args.streaming else None)
+    return _chunks(args, tokenizer, config.seq_len, args.split, budget, shuffle=config.seed,
+                   buffer_size=args.shuffle_buffer)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -153,7 +176,7 @@ def run_train(args: argparse.Namespace) -> int:
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     model, tokenizer = _load(args, rank)
-    data = _chunks(args, tokenizer, config.seq_len, args.split, config.tokens_needed)
+    data = _training_chunks(args, tokenizer, config)
     options = {"bias_only": True} if args.bias_only else {}
     lens = lens_class(args.lens_type).from_model(model, **options)
     lens, history = train_lens(model, data, config, lens)

@@ -66,6 +66,15 @@ def check_budget(data: TokenChunks | torch.Tensor, config: TrainConfig) -> torch
     return ids
 
 
+def draw_order(n_chunks: int, seed: int) -> torch.Tensor:
+    """The order in which a run draws chunks: a permutation of all of them, fixed by ``seed``.
+
+    Step ``s`` uses ``order[s * chunks_per_step:(s + 1) * chunks_per_step]``, so a run
+    shorter than the data draws its chunks at random from all of it, none twice.
+    """
+    return torch.randperm(n_chunks, generator=torch.Generator().manual_seed(seed))
+
+
 def train_lens(
     model: PreTrainedModel,
     data: TokenChunks | torch.Tensor,
@@ -124,7 +133,7 @@ class _Run:
         self.scheduler = build_scheduler(self.optimizer, config)
         self.dtype = compute_dtype(config, self.device)
         self.objective = KLObjective(lens, self.dtype, config.chunk_mb)
-        self.order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(config.seed))
+        self.order = draw_order(len(ids), config.seed)
         self.history = TrainHistory(tokens_per_step=config.chunks_per_step * config.seq_len)
         self.start = self._resume() if config.resume and config.checkpoint_dir else 0
         self.clock = time.perf_counter() - (self.history.seconds or [0.0])[-1]
