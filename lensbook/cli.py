@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from lensbook.analysis.evaluate import evaluate_lenses, pivot, save_metrics
+from lensbook.analysis.evaluate import evaluate_lenses, evaluation_memory, pivot, save_metrics
 from lensbook.analysis.transfer import transfer_matrix
 from lensbook.core.files import load_lens, save_lens
 from lensbook.core.lens import LENS_TYPES, Lens, LogitLens, lens_class
@@ -33,7 +33,7 @@ from lensbook.core.model import DEFAULT_MODEL, load_model
 from lensbook.core.tuned import LENS_TYPE
 from lensbook.training import distributed
 from lensbook.training.config import PRESETS, TrainConfig, field_help
-from lensbook.training.loop import train_lens
+from lensbook.training.loop import train_lens, training_memory
 from lensbook.training.shuffle import BUFFER_SIZE
 from lensbook.training.sources import load_chunks
 
@@ -179,6 +179,8 @@ def run_train(args: argparse.Namespace) -> int:
     data = _training_chunks(args, tokenizer, config)
     options = {"bias_only": True} if args.bias_only else {}
     lens = lens_class(args.lens_type).from_model(model, **options)
+    if rank.primary:
+        print(training_memory(model, lens, config), flush=True)
     lens, history = train_lens(model, data, config, lens)
     if not rank.primary:
         return 0
@@ -196,8 +198,11 @@ def run_train(args: argparse.Namespace) -> int:
     if args.eval_tokens:
         held_out = _chunks(args, tokenizer, config.seq_len, args.eval_split, args.eval_tokens)
         lenses = {each.label: each for each in (LogitLens.from_model(model), lens)}
+        chunk_mb = config.chunk_mb or 256.0
+        print(evaluation_memory(model, lenses, config.seq_len, batch_size=config.batch_size,
+                                chunk_mb=chunk_mb), flush=True)
         frame = evaluate_lenses(model, lenses, held_out, batch_size=config.batch_size,
-                                chunk_mb=config.chunk_mb or 256.0)
+                                chunk_mb=chunk_mb)
         save_metrics(frame, out / "metrics")
         print(pivot(frame, "kl").to_string(float_format="%.4f"))
     print(f"lens written to {out}")
@@ -214,6 +219,8 @@ def run_eval(args: argparse.Namespace) -> int:
     seq_len = args.seq_len or next(filter(None, map(_trained_seq_len, loaded)), None) or 2048
     data = _chunks(args, tokenizer, seq_len, args.split, args.max_tokens)
     out = Path(args.output)
+    print(evaluation_memory(model, lenses, seq_len, batch_size=args.batch_size,
+                            chunk_mb=args.chunk_mb), flush=True)
     frame = evaluate_lenses(model, lenses, data, batch_size=args.batch_size,
                             chunk_mb=args.chunk_mb, progress=True)
     save_metrics(frame, out / "metrics")

@@ -24,6 +24,13 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from lensbook.core.lens import Lens
+from lensbook.core.memory import (
+    MemoryEstimate,
+    forward_bytes,
+    head_copy_bytes,
+    module_bytes,
+    tensor_bytes,
+)
 from lensbook.core.model import hidden_states
 from lensbook.core.tuned import TunedLens
 from lensbook.training import distributed
@@ -31,7 +38,7 @@ from lensbook.training.checkpoint import check_compatible, load_checkpoint, save
 from lensbook.training.config import TrainConfig
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
 from lensbook.training.history import TrainHistory
-from lensbook.training.objective import KLObjective
+from lensbook.training.objective import LOGIT_BUFFERS, KLObjective, default_chunk_mb
 from lensbook.training.optim import build_optimizer, build_scheduler, compute_dtype
 
 
@@ -118,6 +125,25 @@ def train_lens(
     if getattr(lens, "config", None) is not None:
         lens.config.training = _training_record(config, run.history)
     return lens, run.history
+
+
+def training_memory(model: PreTrainedModel, lens: Lens, config: TrainConfig) -> MemoryEstimate:
+    """What training ``lens`` holds at its peak in one process (see :mod:`lensbook.core.memory`).
+
+    The lens's parameters count with their gradients and the optimiser's state (SGD:
+    momentum; Adam: two moments); the logits blocks are ``LOGIT_BUFFERS`` blocks of
+    ``chunk_mb``, whatever the batch.
+    """
+    head = lens.unembed
+    chunk_mb = config.chunk_mb or default_chunk_mb(head.device, head.vocab_size)
+    states = 1 if config.optimizer == "sgd" else 2
+    return MemoryEstimate("training", {
+        "model": module_bytes(model),
+        "lens": tensor_bytes(lens.trainable_parameters()) * (2 + states),
+        "head copies": head_copy_bytes(head, compute_dtype(config, head.device)),
+        "forward batch": forward_bytes(model, config.batch_size * config.seq_len),
+        "logits blocks": int(LOGIT_BUFFERS * chunk_mb * 2**20),
+    })
 
 
 class _Run:
