@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lens-type", default=LENS_TYPE, choices=trainable,
                        help=f"registered lens type to train (default {LENS_TYPE})")
     train.add_argument("--bias-only", action="store_true", help="train only the biases b_l")
+    train.add_argument("--shard", action="store_true",
+                       help="shard the model and lens across processes (FSDP2): not "
+                            "implemented; refused with what to do instead")
     train.add_argument("--output", "-o", required=True, help="folder for the lens and records")
     train.add_argument("--eval-split", default="test", help="held-out split (default test)")
     train.add_argument("--eval-tokens", type=int, default=2**17,
@@ -171,6 +174,7 @@ def _training_chunks(args, tokenizer, config: TrainConfig):
 
 def run_train(args: argparse.Namespace) -> int:
     """The ``train`` command."""
+    distributed.check_sharding(args.shard)
     rank = distributed.init_from_env()
     config = _config_from_args(args)
     if config.num_threads:

@@ -154,7 +154,7 @@ class _Run:
         self.rank = distributed.current()
         self.device = lens.unembed.device
         self.params = lens.trainable_parameters()
-        distributed.broadcast_from_primary([p.data for p in self.params], self.rank)
+        self.sync = distributed.GradientSync(self.params, self.rank)  # DDP across processes
         self.optimizer = build_optimizer(self.params, config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self.dtype = compute_dtype(config, self.device)
@@ -182,7 +182,8 @@ class _Run:
         for p in self.params:
             p.grad = torch.zeros_like(p)
         sums = self._accumulate(step)
-        distributed.sum_across([p.grad for p in self.params] + [sums], self.rank)
+        self.sync()
+        distributed.sum_across(sums, self.rank)
         losses = (sums / self.history.tokens_per_step).tolist()
         self._check_finite(losses, step + 1)
         max_norm = self.config.clip_grad_norm or float("inf")
