@@ -8,10 +8,18 @@ training throughput is tokens / seconds of the training loop (the reference's tq
 bar, lensbook's history). Both lenses are then scored by lensbook's evaluator on the
 same held-out chunks of the corpus's test split.
 
+The tools run as interleaved pairs (reference, then lensbook, ``--pairs`` times, seed
+``--seed + i`` for pair ``i``), so that slow drifts of a shared machine hit both alike;
+the report gives medians and ranges (min-max) of throughput, wall, user and system time
+and peak RSS, the per-pair throughput ratio, and the held-out KL per layer as the median
+over the pairs' seeds.
+
 Usage (from the repository root; see benchmarks/compare_reference.sh)::
 
-    .venv/bin/python benchmarks/bench_train.py --case tiny --out benchmarks/results
+    .venv/bin/python benchmarks/bench_train.py --case tiny --pairs 3 --ref-batch-size 4
     .venv/bin/python benchmarks/bench_train.py --case gpt2-small --steps 4 --tokens-per-step 1024
+    .venv/bin/python benchmarks/bench_train.py --case tiny --lensbook-dtype bfloat16 \
+        --ref-precision bfloat16   # like-for-like bf16
     .venv/bin/python benchmarks/bench_train.py --case tiny --device cuda   # GPU variant, bf16
 
 Workarounds for the reference (its installed source is not modified):
@@ -29,6 +37,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,13 +63,19 @@ def prepare_model(case: str, folder: Path, source: str | None = None) -> Path:
     tiny = EMBEDDED_MODELS["lensbook-tiny"]
     if case == "tiny":
         shutil.copytree(source or tiny, target, ignore=shutil.ignore_patterns("lens", "*.md"))
-    else:  # random weights with GPT-2-small's shape, lensbook-tiny's tokenizer
+    else:  # random weights with a real model's shape, lensbook-tiny's tokenizer
         _, tokenizer = load_model("lensbook-tiny")
-        config = tf.GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257,
-                               n_positions=1024, bos_token_id=tokenizer.eos_token_id,
-                               eos_token_id=tokenizer.eos_token_id)
+        eos = tokenizer.eos_token_id
+        if case == "gpt2-small":
+            config = tf.GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257,
+                                   n_positions=1024, bos_token_id=eos, eos_token_id=eos)
+        else:  # pythia-410m
+            config = tf.GPTNeoXConfig(num_hidden_layers=24, hidden_size=1024,
+                                      num_attention_heads=16, intermediate_size=4096,
+                                      vocab_size=50304, max_position_embeddings=2048,
+                                      bos_token_id=eos, eos_token_id=eos)
         torch.manual_seed(0)
-        tf.GPT2LMHeadModel(config).save_pretrained(target)
+        tf.AutoModelForCausalLM.from_config(config).save_pretrained(target)
         tokenizer.save_pretrained(target)
     config_path = target / "tokenizer_config.json"
     tok_config = json.loads(config_path.read_text())
@@ -91,22 +106,28 @@ def run_timed(cmd: list[str], log: Path, env: dict) -> dict:
     text = log.read_text()
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", text)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    user = re.search(r"User time \(seconds\): ([\d.]+)", text)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", text)
     cuda = re.search(r"PEAK_CUDA_MIB ([\d.]+)", text)
     h, m, s = (float(g or 0) for g in wall.groups())
     return {"wall_s": 3600 * h + 60 * m + s, "peak_rss_mib": int(rss.group(1)) / 1024,
+            "user_s": float(user.group(1)), "sys_s": float(system.group(1)),
             "peak_cuda_mib": float(cuda.group(1)) if cuda else None, "log": text}
 
 
-def run_reference(args, model_dir: Path, work: Path, env: dict) -> dict:
+def run_reference(args, model_dir: Path, work: Path, env: dict, pair: int) -> dict:
     per_batch = args.tokens_per_step // args.seq_len
+    micro = args.ref_batch_size or args.batch_size
     cmd = [str(REF_PYTHON), PEAK, "tuned_lens", "train", "--model.name", str(model_dir),
            "--data.name", str(work / "train.jsonl"), "--max_length", str(args.seq_len),
            "--num_steps", str(args.steps), "--tokens_per_step", str(args.tokens_per_step),
-           "--per_gpu_batch_size", str(min(args.batch_size, per_batch)),
-           "--seed", str(args.seed), "--output", str(work / "reference")]
-    if args.device == "cuda":
-        cmd += ["--precision", "bfloat16"]
-    result = run_timed(cmd, work / "reference.log", env | {"HF_DATASETS_CACHE": str(work / "c1")})
+           "--per_gpu_batch_size", str(min(micro, per_batch)),
+           "--seed", str(args.seed + pair), "--output", str(work / f"reference-{pair}")]
+    precision = args.ref_precision or ("bfloat16" if args.device == "cuda" else None)
+    if precision:
+        cmd += ["--precision", precision]
+    cache = {"HF_DATASETS_CACHE": str(work / f"c1-{pair}")}
+    result = run_timed(cmd, work / f"reference-{pair}.log", env | cache)
     bars = re.findall(r"Training:\s+\d+%\|[^|]*\|\s*(\d+)/(\d+) \[(?:(\d+):)?(\d+):(\d+)<",
                       result["log"])
     done, total, h, m, s = bars[-1]
@@ -116,43 +137,51 @@ def run_reference(args, model_dir: Path, work: Path, env: dict) -> dict:
     return result
 
 
-def run_lensbook(args, model_dir: Path, work: Path, env: dict) -> dict:
+def run_lensbook(args, model_dir: Path, work: Path, env: dict, pair: int) -> dict:
     cmd = [sys.executable, PEAK, "lensbook", "train", "--model", str(model_dir),
            "--data", str(work / "train.jsonl"), "--seq-len", str(args.seq_len),
            "--steps", str(args.steps), "--tokens-per-step", str(args.tokens_per_step),
-           "--batch-size", str(args.batch_size), "--seed", str(args.seed),
-           "--eval-tokens", "0", "--no-progress", "--output", str(work / "lensbook"),
-           "--device", args.device]
+           "--batch-size", str(args.batch_size), "--seed", str(args.seed + pair),
+           "--eval-tokens", "0", "--no-progress", "--output", str(work / f"lensbook-{pair}"),
+           "--device", args.device, "--dtype", args.lensbook_dtype]
     if args.device == "cuda":
         cmd += ["--model-dtype", "bfloat16"]
-    result = run_timed(cmd, work / "lensbook.log", env | {"HF_DATASETS_CACHE": str(work / "c2")})
+    cache = {"HF_DATASETS_CACHE": str(work / f"c2-{pair}")}
+    result = run_timed(cmd, work / f"lensbook-{pair}.log", env | cache)
     result["train_s"] = float(re.search(r"tokens in ([\d.]+) s", result["log"]).group(1))
     return result
 
 
-def score(model_dir: Path, work: Path, held_out, device: str) -> dict:
+def score(model_dir: Path, work: Path, held_out, device: str, pair: int) -> dict:
     """Per-layer held-out KL (nats/token) of the logit lens and both trained lenses."""
     model, _ = load_model(str(model_dir), device=device)
     lenses = {"logit": LogitLens.from_model(model),
-              "reference": load_lens(work / "reference", model),
-              "lensbook": load_lens(work / "lensbook", model)}
+              "reference": load_lens(work / f"reference-{pair}", model),
+              "lensbook": load_lens(work / f"lensbook-{pair}", model)}
     frame = evaluate_lenses(model, lenses, held_out, batch_size=8)
     return pivot(frame, "kl").drop(columns="output", errors="ignore").dropna().to_dict()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--case", choices=["tiny", "gpt2-small"], default="tiny")
+    parser.add_argument("--case", choices=["tiny", "gpt2-small", "pythia-410m"], default="tiny")
     parser.add_argument("--model-dir", default=None, help="another local model for --case tiny")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (bf16 on cuda)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--tokens-per-step", type=int, default=2**13)
     parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=8, help="chunks per forward pass")
+    parser.add_argument("--batch-size", type=int, default=8, help="lensbook's chunks per forward")
+    parser.add_argument("--ref-batch-size", type=int, default=None,
+                        help="the reference's micro-batch (default --batch-size)")
+    parser.add_argument("--lensbook-dtype", default="auto", help="lensbook's --dtype")
+    parser.add_argument("--ref-precision", default=None,
+                        help="the reference's --precision (default: its own; bf16 on cuda)")
+    parser.add_argument("--pairs", type=int, default=3, help="interleaved (reference, lensbook)")
     parser.add_argument("--eval-tokens", type=int, default=2**17)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=None,
                         help="OMP_NUM_THREADS for both tools (default: all cores)")
+    parser.add_argument("--label", default=None, help="name of the result files")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -167,22 +196,50 @@ def main() -> None:
         env["CUDA_VISIBLE_DEVICES"] = ""
     if args.threads:
         env |= {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
-    results = {"args": vars(args), "machine": machine(),
-               "reference": run_reference(args, model_dir, work, env),
-               "lensbook": run_lensbook(args, model_dir, work, env)}
     tokens = args.steps * (args.tokens_per_step // args.seq_len) * args.seq_len
-    for tool in ("reference", "lensbook"):
-        results[tool]["tokens_per_s"] = tokens / results[tool]["train_s"]
-        (Path(args.out) / f"{args.case}-{args.device}-{tool}.log").parent.mkdir(
-            parents=True, exist_ok=True)
-        (Path(args.out) / f"{args.case}-{args.device}-{tool}.log").write_text(
-            results[tool].pop("log"))
-    results["held_out_kl"] = score(model_dir, work, held_out, args.device)
-    out = Path(args.out) / f"{args.case}-{args.device}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=2))
+    label = args.label or f"{args.case}-{args.device}"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = []
+    for pair in range(args.pairs):  # interleaved: reference, lensbook, reference, …
+        runs = {"reference": run_reference(args, model_dir, work, env, pair),
+                "lensbook": run_lensbook(args, model_dir, work, env, pair)}
+        for tool, result in runs.items():
+            result["tokens_per_s"] = tokens / result["train_s"]
+            (out / f"{label}-{tool}-{pair}.log").write_text(result.pop("log"))
+        runs["held_out_kl"] = score(model_dir, work, held_out, args.device, pair)
+        pairs.append(runs)
+        print(f"pair {pair}: reference {runs['reference']['tokens_per_s']:.0f}, lensbook "
+              f"{runs['lensbook']['tokens_per_s']:.0f} tokens/s", flush=True)
+    results = {"args": vars(args), "machine": machine(), "pairs": pairs,
+               "summary": summarise(pairs)}
+    (out / f"{label}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results["summary"], indent=2))
     if not args.keep:
         shutil.rmtree(work)
+
+
+def spread(values: list[float]) -> dict:
+    """Median and range of some measurements."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarise(pairs: list[dict]) -> dict:
+    """Medians and ranges per tool, the per-pair throughput ratio, median KL per layer."""
+    summary = {tool: {key: spread([p[tool][key] for p in pairs if p[tool][key] is not None])
+                      for key in ("tokens_per_s", "train_s", "wall_s", "user_s", "sys_s",
+                                  "peak_rss_mib")}
+               for tool in ("reference", "lensbook")}
+    summary["ratio_tokens_per_s"] = spread([p["lensbook"]["tokens_per_s"]
+                                            / p["reference"]["tokens_per_s"] for p in pairs])
+    kl = {}
+    for lens in ("logit", "reference", "lensbook"):
+        layers = zip(*[p["held_out_kl"][lens].values() for p in pairs], strict=True)
+        kl[lens] = [statistics.median(values) for values in layers]
+    kl["lensbook / reference"] = [a / b for a, b in zip(kl["lensbook"], kl["reference"],
+                                                        strict=True)]
+    summary["held_out_kl_median"] = kl
+    return summary
 
 
 def machine() -> dict:

@@ -1,4 +1,4 @@
-"""Run a Python module as ``python -m MODULE ARGS`` and report peak CUDA memory at exit.
+"""Run a Python module as ``python -m MODULE ARGS``; report peak CUDA memory and RSS at exit.
 
 Usage: python benchmarks/peak_memory.py MODULE [ARGS...]
 
@@ -7,6 +7,7 @@ are measured the same way; peak RSS comes from ``/usr/bin/time -v`` around this.
 """
 
 import atexit
+import resource
 import runpy
 import sys
 
@@ -14,7 +15,9 @@ import torch
 
 
 def _report():
-    if torch.cuda.is_available():
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(f"PEAK_RSS_MIB {rss_kib / 1024:.1f}", flush=True)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
         peak = torch.cuda.max_memory_allocated() / 2**20
         print(f"PEAK_CUDA_MIB {peak:.1f}", flush=True)
 

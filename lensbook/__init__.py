@@ -49,12 +49,13 @@ SUBMODULES = ("analysis", "cli", "core", "embedded", "plotting", "profiles", "tr
 # Public names of the lazily loaded layers: name -> module.
 LAZY_NAMES = {
     **dict.fromkeys(("TrainConfig",), "training.config"),
-    **dict.fromkeys(("train_lens", "NonFiniteLossError", "InsufficientDataError"),
-                    "training.loop"),
+    **dict.fromkeys(("train_lens", "training_memory", "NonFiniteLossError",
+                     "InsufficientDataError"), "training.loop"),
     **dict.fromkeys(("TrainHistory",), "training.history"),
     **dict.fromkeys(("TokenChunks", "chunk_texts"), "training.data"),
     **dict.fromkeys(("load_chunks", "load_texts", "filter_texts"), "training.sources"),
-    **dict.fromkeys(("evaluate_lenses", "pivot", "save_metrics"), "analysis.evaluate"),
+    **dict.fromkeys(("evaluate_lenses", "evaluation_memory", "pivot", "save_metrics"),
+                    "analysis.evaluate"),
     **dict.fromkeys(("transfer_matrix", "transfer_grid"), "analysis.transfer"),
     **dict.fromkeys(("STATISTICS", "Statistic", "get_statistic", "copy_rate",
                      "prediction_depth", "top_k", "top_tokens"), "analysis.statistic"),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from lensbook.analysis.evaluate import evaluate_lenses, pivot, save_metrics
+from lensbook.analysis.evaluate import evaluate_lenses, evaluation_memory, pivot, save_metrics
 from lensbook.analysis.transfer import transfer_matrix
 from lensbook.core.errors import LensbookError
 from lensbook.core.files import load_lens, save_lens
@@ -34,7 +34,8 @@ from lensbook.core.model import DEFAULT_MODEL, load_model
 from lensbook.core.tuned import LENS_TYPE
 from lensbook.training import distributed
 from lensbook.training.config import PRESETS, TrainConfig, field_help
-from lensbook.training.loop import train_lens
+from lensbook.training.loop import train_lens, training_memory
+from lensbook.training.shuffle import BUFFER_SIZE
 from lensbook.training.sources import load_chunks
 
 # What a TrainConfig field means on the command line, where that differs from the field.
@@ -94,6 +95,16 @@ def _add_data_options(parser: argparse.ArgumentParser, split: str) -> None:
                         help="stream a Hub data set, reading only what is needed")
 
 
+def _add_sampling_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-tokens", type=int, default=None,
+                        help="tokens of training text to draw the chunks from, read from "
+                             "documents in a random order (default: the whole source; with "
+                             "--streaming, the run's budget)")
+    parser.add_argument("--shuffle-buffer", type=int, default=BUFFER_SIZE,
+                        help="documents held by the shuffle buffer of a streaming source "
+                             f"(default {BUFFER_SIZE:,})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lensbook`` argument parser with its ``train`` and ``eval`` commands."""
     parser = argparse.ArgumentParser(prog="python -m lensbook", description=__doc__.split("\n")[0])
@@ -104,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Train a tuned (or bias-only) lens.")
     _add_model_options(train)
     _add_data_options(train, "train")
+    _add_sampling_options(train)
     train.add_argument("--preset", default="paper", choices=sorted(PRESETS),
                        help="starting values of the options below (default paper)")
     _add_config_options(train)
@@ -114,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sublayers", action="store_true",
                        help="also a translator after each block's attention (rows 0, 0.attn, "
                             "1, …; sequential-attention models only)")
+    train.add_argument("--shard", action="store_true",
+                       help="shard the model and lens across processes (FSDP2): not "
+                            "implemented; refused with what to do instead")
     train.add_argument("--output", "-o", required=True, help="folder for the lens and records")
     train.add_argument("--eval-split", default="test", help="held-out split (default test)")
     train.add_argument("--eval-tokens", type=int, default=2**17,
@@ -152,24 +167,38 @@ def _load(args: argparse.Namespace, rank: distributed.Rank):
                       device_map=args.device_map, trust_remote_code=args.trust_remote_code)
 
 
-def _chunks(args, tokenizer, seq_len: int, split: str, max_tokens: int | None):
+def _chunks(args, tokenizer, seq_len: int, split: str, max_tokens: int | None, **shuffle):
     return load_chunks(args.data, tokenizer, seq_len, split=split, max_tokens=max_tokens,
                        text_column=args.text_column, subset=args.subset,
-                       streaming=args.streaming)
+                       streaming=args.streaming, **shuffle)
+
+
+def _training_chunks(args, tokenizer, config: TrainConfig):
+    """Chunks to train on, from documents in a seeded random order over the whole source.
+
+    The loop then draws the run's chunks at random from all of them; a streaming source
+    is read through a shuffle buffer up to ``--data-tokens`` (default: the budget).
+    """
+    budget = args.data_tokens or (config.tokens_needed if args.streaming else None)
+    return _chunks(args, tokenizer, config.seq_len, args.split, budget, shuffle=config.seed,
+                   buffer_size=args.shuffle_buffer)
 
 
 def run_train(args: argparse.Namespace) -> int:
     """The ``train`` command."""
+    distributed.check_sharding(args.shard)
     rank = distributed.init_from_env()
     config = _config_from_args(args)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     model, tokenizer = _load(args, rank)
-    data = _chunks(args, tokenizer, config.seq_len, args.split, config.tokens_needed)
+    data = _training_chunks(args, tokenizer, config)
     options = {"bias_only": True} if args.bias_only else {}
     if args.sublayers:
         options["sublayers"] = True
     lens = lens_class(args.lens_type).from_model(model, **options)
+    if rank.primary:
+        print(training_memory(model, lens, config), flush=True)
     lens, history = train_lens(model, data, config, lens)
     if not rank.primary:
         return 0
@@ -188,8 +217,11 @@ def run_train(args: argparse.Namespace) -> int:
         held_out = _chunks(args, tokenizer, config.seq_len, args.eval_split, args.eval_tokens)
         logit = LogitLens.from_model(model, sublayers=args.sublayers)
         lenses = {each.label: each for each in (logit, lens)}
+        chunk_mb = config.chunk_mb or 256.0
+        print(evaluation_memory(model, lenses, config.seq_len, batch_size=config.batch_size,
+                                chunk_mb=chunk_mb), flush=True)
         frame = evaluate_lenses(model, lenses, held_out, batch_size=config.batch_size,
-                                chunk_mb=config.chunk_mb or 256.0)
+                                chunk_mb=chunk_mb)
         save_metrics(frame, out / "metrics")
         print(pivot(frame, "kl").to_string(float_format="%.4f"))
     print(f"lens written to {out}")
@@ -208,6 +240,8 @@ def run_eval(args: argparse.Namespace) -> int:
     seq_len = args.seq_len or next(filter(None, map(_trained_seq_len, loaded)), None) or 2048
     data = _chunks(args, tokenizer, seq_len, args.split, args.max_tokens)
     out = Path(args.output)
+    print(evaluation_memory(model, lenses, seq_len, batch_size=args.batch_size,
+                            chunk_mb=args.chunk_mb), flush=True)
     frame = evaluate_lenses(model, lenses, data, batch_size=args.batch_size,
                             chunk_mb=args.chunk_mb, progress=True)
     save_metrics(frame, out / "metrics")

@@ -3,6 +3,7 @@
 import os
 import socket
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -27,6 +28,8 @@ def _worker(rank, world_size, port, out_dir):
     info = distributed.init_from_env("gloo")
     assert (info.rank, info.world_size) == (rank, world_size)
     try:
+        probe = distributed.GradientSync([torch.nn.Parameter(torch.zeros(2))], info)
+        assert isinstance(probe.ddp, torch.nn.parallel.DistributedDataParallel)
         lens, history = train_lens(make_model("gpt2"), _ids(), TrainConfig(**CONFIG))
         torch.save({"state": lens.translators.state_dict(), "loss": history.loss},
                    os.path.join(out_dir, f"rank{rank}.pt"))
@@ -55,3 +58,13 @@ def test_each_rank_takes_its_shard_of_the_global_batch():
     shards = [distributed.Rank(r, 2).shard(batch).tolist() for r in range(2)]
     assert shards == [[0, 2, 4], [1, 3, 5]]
     assert distributed.current() == distributed.Rank()
+
+
+def test_sharding_is_refused_with_what_to_do_instead():
+    from lensbook import cli
+
+    with pytest.raises(distributed.ShardingUnavailableError, match="FSDP2.*device-map auto"):
+        cli.main(["train", "--output", "unused", "--shard"])
+    distributed.check_sharding(False)
+    assert distributed.GradientSync([torch.nn.Parameter(torch.zeros(2))], distributed.Rank()).ddp \
+        is None

@@ -36,6 +36,7 @@ from lensbook.analysis.blocks import block_tokens, token_blocks
 from lensbook.core.errors import InputError
 from lensbook.core.guards import check_lens_fits
 from lensbook.core.lens import Lens
+from lensbook.core.memory import MemoryEstimate, forward_bytes, module_bytes, tensor_bytes
 from lensbook.core.model import read
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
 
@@ -69,6 +70,26 @@ class _Totals:
         out["bias"] = metrics.kl_divergence(p.clamp_min(1e-300).log(),
                                             q.clamp_min(1e-300).log()).item()
         return out
+
+
+def evaluation_memory(model: PreTrainedModel, lenses: Mapping[str, Lens], seq_len: int, *,
+                      batch_size: int = 8, chunk_mb: float = 256.0) -> MemoryEstimate:
+    """What :func:`evaluate_lenses` holds at its peak (see :mod:`lensbook.core.memory`).
+
+    The lenses share the model's head; the logits of a block are bounded by ``chunk_mb``;
+    each (lens, layer) keeps a float64 marginal over the vocabulary.
+    """
+    head = next(iter(lenses.values())).unembed
+    points = sum(len(lens.read_points()) for lens in lenses.values()) + 1
+    own = [p for lens in lenses.values() for p in lens.parameters()]
+    return MemoryEstimate("evaluation", {
+        "model": module_bytes(model),
+        "lenses": tensor_bytes(own) - tensor_bytes(head.parameters()),
+        "head copies": 0,
+        "forward batch": forward_bytes(model, batch_size * seq_len),
+        "logits blocks": int(chunk_mb * 2**20),
+        "marginals": points * head.vocab_size * 8,
+    })
 
 
 @torch.inference_mode()

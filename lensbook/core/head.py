@@ -5,9 +5,13 @@ logits exactly the way the model maps its last block's output::
 
     logits = softcap(scale · (W_U · project_out(norm_final(h)) + b_U))
 
-It holds frozen *copies* of the model's final norm, output projection and
-unembedding, so training a lens never touches (or accumulates gradients in)
-the model. It is the one owner of the head's maths: the fast training path
+It holds frozen *views* of the model's final norm, output projection and
+unembedding: new module objects whose parameters share the model's storage (no copy:
+a 128k × 4096 head is 1 GiB in bf16, and a notebook with several lenses would hold it
+once per lens). They never require gradients and are never written to, so training a
+lens never touches (or accumulates gradients in) the model; moving a lens to another
+device or dtype replaces its own parameters only, never the model's. It is the one
+owner of the head's maths: the fast training path
 (:mod:`lensbook.training.objective`) composes :meth:`Unembed.folded`,
 :meth:`Unembed.cap` and :meth:`Unembed.cap_grad` instead of restating them.
 """
@@ -29,7 +33,7 @@ class Unembed(nn.Module):
     """Final norm, optional output projection, unembedding, logit scale and soft-capping.
 
     Args:
-        model: The Hugging Face causal LM whose output head to copy.
+        model: The Hugging Face causal LM whose output head to share.
 
     Example:
         >>> unembed = Unembed(model)  # doctest: +SKIP
@@ -39,11 +43,11 @@ class Unembed(nn.Module):
     def __init__(self, model: PreTrainedModel):
         super().__init__()
         parts = find_parts(model)
-        self.final_norm = _frozen_copy(parts.final_norm)
-        self.project_out = _frozen_copy(parts.project_out)
+        self.final_norm = _frozen_view(parts.final_norm)
+        self.project_out = _frozen_view(parts.project_out)
         # Named "unembed" because content_hash() covers state_dict names, and lens files
         # record that hash: use the `weight` property rather than this attribute.
-        self.unembed = _frozen_copy(parts.unembed)
+        self.unembed = _frozen_view(parts.unembed)
         self.softcap = parts.softcap
         self.logit_scale = parts.logit_scale
         self.d_model = model.config.get_text_config().hidden_size
@@ -130,9 +134,15 @@ class Unembed(nn.Module):
         return hashlib.sha256(np.array_str(weight, precision=1).encode()).hexdigest()
 
 
-def _frozen_copy(module: nn.Module | None) -> nn.Module | None:
+def _frozen_view(module: nn.Module | None) -> nn.Module | None:
+    """A copy of ``module`` whose parameters and buffers share the original's storage.
+
+    Only the module objects are new (so ``requires_grad``, ``eval()`` and ``.to()`` on
+    the lens leave the model alone); each tensor is a detached alias of the model's.
+    """
     if module is None:
         return None
-    module = copy.deepcopy(module)
-    module.requires_grad_(False)
+    memo = {id(p): nn.Parameter(p.detach(), requires_grad=False) for p in module.parameters()}
+    memo |= {id(b): b.detach() for b in module.buffers()}
+    module = copy.deepcopy(module, memo)
     return module.eval()

@@ -86,9 +86,9 @@ class TrainConfig:
             tokens), 1 GiB on a GPU (many layers per matmul; ~1k tokens at 256k vocab).
         dtype: Compute dtype of the lens's unembedding matmuls (and of the base model's
             forward, by autocast, on CUDA): ``"auto"`` (default) is bfloat16 on CUDA
-            (float16 on GPUs without bf16, such as the T4) and float32 on the CPU,
-            where bf16 speeds up the matmuls on CPUs with native bf16 (AVX512-BF16,
-            AMX) at some cost in accuracy. Softmax, KL and gradients are float32.
+            (float16 on GPUs without bf16, such as the T4) and on CPUs with native
+            bf16 (AVX512-BF16, AMX, Arm BF16), float32 on other CPUs (see
+            :mod:`lensbook.training.precision`). Softmax, KL and gradients are float32.
         seed: Seed of the order in which chunks are drawn (no chunk is used twice).
             Default 0.
         checkpoint_dir: Folder for ``last.pt`` (lens, optimiser, scheduler, step,

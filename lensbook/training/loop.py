@@ -32,6 +32,13 @@ from lensbook.core.errors import (
 )
 from lensbook.core.guards import check_ids, check_lens_fits, nonfinite_parameter
 from lensbook.core.lens import Lens
+from lensbook.core.memory import (
+    MemoryEstimate,
+    forward_bytes,
+    head_copy_bytes,
+    module_bytes,
+    tensor_bytes,
+)
 from lensbook.core.model import hidden_states
 from lensbook.core.tuned import TunedLens
 from lensbook.training import distributed
@@ -44,7 +51,7 @@ from lensbook.training.checkpoint import (
 from lensbook.training.config import TrainConfig
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
 from lensbook.training.history import TrainHistory
-from lensbook.training.objective import KLObjective
+from lensbook.training.objective import LOGIT_BUFFERS, KLObjective, default_chunk_mb
 from lensbook.training.optim import build_optimizer, build_scheduler, compute_dtype
 
 
@@ -72,6 +79,15 @@ def check_budget(data: TokenChunks | torch.Tensor, config: TrainConfig) -> torch
             f"give more data or lower steps / tokens_per_step"
         )
     return ids
+
+
+def draw_order(n_chunks: int, seed: int) -> torch.Tensor:
+    """The order in which a run draws chunks: a permutation of all of them, fixed by ``seed``.
+
+    Step ``s`` uses ``order[s * chunks_per_step:(s + 1) * chunks_per_step]``, so a run
+    shorter than the data draws its chunks at random from all of it, none twice.
+    """
+    return torch.randperm(n_chunks, generator=torch.Generator().manual_seed(seed))
 
 
 def train_lens(
@@ -126,6 +142,25 @@ def train_lens(
     return lens, run.history
 
 
+def training_memory(model: PreTrainedModel, lens: Lens, config: TrainConfig) -> MemoryEstimate:
+    """What training ``lens`` holds at its peak in one process (see :mod:`lensbook.core.memory`).
+
+    The lens's parameters count with their gradients and the optimiser's state (SGD:
+    momentum; Adam: two moments); the logits blocks are ``LOGIT_BUFFERS`` blocks of
+    ``chunk_mb``, whatever the batch.
+    """
+    head = lens.unembed
+    chunk_mb = config.chunk_mb or default_chunk_mb(head.device, head.vocab_size)
+    states = 1 if config.optimizer == "sgd" else 2
+    return MemoryEstimate("training", {
+        "model": module_bytes(model),
+        "lens": tensor_bytes(lens.trainable_parameters()) * (2 + states),
+        "head copies": head_copy_bytes(head, compute_dtype(config, head.device)),
+        "forward batch": forward_bytes(model, config.batch_size * config.seq_len),
+        "logits blocks": int(LOGIT_BUFFERS * chunk_mb * 2**20),
+    })
+
+
 class _Run:
     """The state of one training run (optimiser, scheduler, data order, history)."""
 
@@ -134,12 +169,12 @@ class _Run:
         self.rank = distributed.current()
         self.device = lens.unembed.device
         self.params = lens.trainable_parameters()
-        distributed.broadcast_from_primary([p.data for p in self.params], self.rank)
+        self.sync = distributed.GradientSync(self.params, self.rank)  # DDP across processes
         self.optimizer = build_optimizer(self.params, config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self.dtype = compute_dtype(config, self.device)
         self.objective = KLObjective(lens, self.dtype, config.chunk_mb)
-        self.order = torch.randperm(len(ids), generator=torch.Generator().manual_seed(config.seed))
+        self.order = draw_order(len(ids), config.seed)
         self.history = TrainHistory(tokens_per_step=config.chunks_per_step * config.seq_len)
         self.start = self._resume() if config.resume and config.checkpoint_dir else 0
         if not config.resume and config.checkpoint_dir:
@@ -164,7 +199,8 @@ class _Run:
         for p in self.params:
             p.grad = torch.zeros_like(p)
         sums = self._accumulate(step)
-        distributed.sum_across([p.grad for p in self.params] + [sums], self.rank)
+        self.sync()
+        distributed.sum_across(sums, self.rank)
         losses = (sums / self.history.tokens_per_step).tolist()
         self._check_finite(losses, step + 1)
         max_norm = self.config.clip_grad_norm or float("inf")

@@ -23,6 +23,9 @@ from lensbook.core.lens import Lens
 from lensbook.core.model import Hidden, read
 
 MIN_BLOCK_TOKENS = 256  # fewer tokens per block makes the matmuls inefficient
+# Blocks of ``chunk_mb`` alive at once at the peak: the target's p (and its log while it
+# is formed), a block's exp'd logits and their casts to the matmul dtype.
+LOGIT_BUFFERS = 4
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from lensbook.training.config import TrainConfig
+from lensbook.training.precision import auto_dtype
 
 
 def build_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
@@ -103,9 +104,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
 
 
 def compute_dtype(config: TrainConfig, device: torch.device) -> torch.dtype:
-    """The unembedding matmul dtype: ``"auto"`` is bf16 (or fp16) on CUDA, fp32 elsewhere."""
+    """The unembedding matmul dtype (``"auto"``: see :mod:`lensbook.training.precision`)."""
     if config.dtype == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return auto_dtype(device)
     return getattr(torch, config.dtype)

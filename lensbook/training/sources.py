@@ -26,6 +26,7 @@ import datasets
 
 from lensbook.embedded import corpus
 from lensbook.training.data import TokenChunks, chunk_texts
+from lensbook.training.shuffle import BUFFER_SIZE, shuffled
 
 CORPUS_NAMES = ("corpus", "lensbook-corpus")
 # Local file suffix -> ``datasets`` packaged builder.
@@ -135,6 +136,8 @@ def load_chunks(
     text_column: str = "text",
     subset: str | None = None,
     streaming: bool = False,
+    shuffle: int | None = None,
+    buffer_size: int = BUFFER_SIZE,
 ) -> TokenChunks:
     """Load a source and cut it into ``(n_chunks, seq_len)`` token chunks.
 
@@ -148,10 +151,17 @@ def load_chunks(
         text_column: Column holding the text.
         subset: Hub configuration name.
         streaming: Stream a Hub data set.
+        shuffle: Seed of a random document order (see :mod:`lensbook.training.shuffle`):
+            with ``max_tokens``, the chunks then come from documents sampled from the
+            whole source rather than its first documents in file order. ``None``
+            (default) reads in file order (held-out data: reproducible and cheap).
+        buffer_size: Documents in the shuffle buffer of a streaming source.
 
     Returns:
         The chunks with the bits-per-byte factor of the text they came from.
     """
     texts = load_texts(source, split, subset=subset, text_column=text_column,
                        streaming=streaming)
+    if shuffle is not None:
+        texts = shuffled(texts, shuffle, buffer_size)
     return chunk_texts(texts, tokenizer, seq_len, text_column=text_column, max_tokens=max_tokens)
