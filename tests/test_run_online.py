@@ -1,5 +1,7 @@
 """The online runner's results table: one row per notebook, replaced on a re-run."""
 
+import re
+
 import pytest
 
 from benchmarks.run_online import HEADING, NOTEBOOKS, Run, update_table
@@ -65,13 +67,16 @@ def _cpu_rows() -> dict[str, list[str]]:
     rows = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if line.startswith("| 0") and cells[1] == "cpu":
+        if re.match(r"\| \d\d_", line) and cells[1] == "cpu":
             rows[cells[0]] = cells
     return rows
 
 
 # Issue 12: notebook 08's model comparison does not fit yet (see benchmarks/RESULTS.md).
-NOT_YET = {"08_reproduce_paper_figures.ipynb"}
+# Notebooks 09 and 11 are new; their cpu profiles have not been measured yet (09's run was
+# stopped after 26 minutes on the shared machine, inside the Jacobian-lens fit).
+NOT_YET = {"08_reproduce_paper_figures.ipynb", "09_which_lens.ipynb",
+           "11_lens_transfer_finetune.ipynb"}
 
 
 @pytest.mark.parametrize("name", [
