@@ -5,7 +5,6 @@ import torch
 
 from lensbook import TunedLens
 from lensbook.cli import build_parser
-from lensbook.training.checkpoint import load_checkpoint
 from lensbook.training.config import TrainConfig
 from lensbook.training.loop import train_lens
 from lensbook.training.optim import MuonAdamW, build_optimizer
@@ -72,23 +71,7 @@ def test_bias_only_lens_with_muon_uses_adamw_alone():
     assert history.lr[0] == pytest.approx(1e-2 / 2)  # warm-up 1 of min(1000, 6 // 5)
 
 
-@needs_muon
-def test_resume_with_muon_equals_an_uninterrupted_run(tmp_path):
-    model, ids = make_model("gpt2"), random_ids()
-    full, full_history = train_lens(model, ids, muon_config())
-
-    def interrupt(step, history):
-        if step == 4:
-            raise KeyboardInterrupt
-
-    config = muon_config(checkpoint_dir=str(tmp_path), checkpoint_every=2, resume=True)
-    with pytest.raises(KeyboardInterrupt):
-        train_lens(model, ids, config, on_step=interrupt)
-    assert load_checkpoint(tmp_path)["step"] == 4
-    resumed, history = train_lens(model, ids, config)
-    for a, b in zip(full.translators.parameters(), resumed.translators.parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-7)
-    torch.testing.assert_close(torch.tensor(history.loss), torch.tensor(full_history.loss))
+# Resuming a Muon run: tests/test_train.py's resume test, parametrised by optimizer.
 
 
 def test_missing_muon_is_a_clear_error(monkeypatch):

@@ -140,15 +140,21 @@ def test_bias_only_changes_only_biases():
     assert history.loss[-1][0] < history.loss[0][0]
 
 
-def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("optimizer", [
+    {},  # the paper's SGD
+    pytest.param({"optimizer": "muon", "lr": 1e-2}, marks=pytest.mark.skipif(
+        not hasattr(torch.optim, "Muon"), reason="this torch has no torch.optim.Muon")),
+], ids=["sgd", "muon"])
+def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, optimizer):
     model, ids = make_model("gpt2"), random_ids()
-    full, full_history = train_lens(model, ids, small_config())
+    full, full_history = train_lens(model, ids, small_config(**optimizer))
 
     def interrupt(step, history):
         if step == 4:
             raise KeyboardInterrupt
 
-    config = small_config(checkpoint_dir=str(tmp_path), checkpoint_every=2, resume=True)
+    config = small_config(checkpoint_dir=str(tmp_path), checkpoint_every=2, resume=True,
+                          **optimizer)
     with pytest.raises(KeyboardInterrupt):
         train_lens(model, ids, config, on_step=interrupt)
     assert load_checkpoint(tmp_path)["step"] == 4
