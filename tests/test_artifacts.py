@@ -136,7 +136,7 @@ def test_arbitrary_pickle_is_refused_not_executed(saved, gpt2, tmp_path, monkeyp
     os.remove(saved / "params.safetensors")
     with open(saved / "params.pt", "wb") as f:
         pickle.dump({"0.weight": _Evil()}, f)
-    with pytest.raises(LensFileError, match="refusing to load .*params.pt"):
+    with pytest.raises(LensFileError, match="refusing to load lens weights from .*params.pt"):
         load_lens(saved, gpt2)
     assert not (tmp_path / "pwned-by-lens").exists()
 

@@ -92,19 +92,30 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     return _finite(state, path)
 
 
+def load_safely(path: Path, error: type[Exception], action: str, advice: str = "") -> object:
+    """``torch.load`` of ``path`` that never runs code; any failure is ``error`` naming the file.
+
+    Args:
+        path: A file written by ``torch.save``.
+        error: The exception to raise, e.g. ``LensFileError`` or ``CheckpointError``.
+        action: What the caller was doing, for the message: "load", "resume".
+        advice: Appended to the message, e.g. how to start over.
+    """
+    tail = f"; {advice}" if advice else ""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise error(f"refusing to {action} from {path}: it holds objects other than tensors, "
+                    f"and loading it would run arbitrary code{tail}") from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise error(f"cannot {action} from {path}: the file is truncated or corrupt "
+                    f"({first}){tail}") from err
+
+
 def read_torch(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``params.pt``, never running code; ``LensFileError`` if unsafe or bad."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise LensFileError(
-            f"refusing to load {path}: it holds objects other than tensors, and loading "
-            f"it would run arbitrary code ({err})"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise LensFileError(
-            f"cannot read lens weights {path} (truncated or corrupt?): {err}"
-        ) from err
+    state = load_safely(path, LensFileError, "load lens weights")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise LensFileError(f"{path} must hold a dict of tensors")
     return _finite(state, path)

@@ -11,12 +11,12 @@ the previous good checkpoint, and it is read with ``torch.load(weights_only=True
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import torch
 
 from lensbook.core.errors import CheckpointError
+from lensbook.core.weights import load_safely
 from lensbook.training.config import run_fields
 
 CHECKPOINT_FILE = "last.pt"
@@ -54,18 +54,7 @@ def load_checkpoint(folder: str | Path) -> dict | None:
     path = checkpoint_path(folder)
     if not path.exists():
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"refusing to resume from {path}: it holds objects other than tensors, and "
-            f"loading it would run arbitrary code; {START_OVER}"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(
-            f"cannot resume from {path}: the file is truncated or corrupt "
-            f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); {START_OVER}"
-        ) from err
+    state = load_safely(path, CheckpointError, "resume", START_OVER)
     missing = [k for k in REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CheckpointError(
