@@ -59,6 +59,9 @@ class Run:
     result: str = "passed"
     peak_by_cell: dict[int, float] = field(default_factory=dict)  # MiB, notebook's numbering
     profile: str = "online"
+    cpu_s: float | None = None  # the kernel's user + system time: does not grow with load
+    load: float | None = None  # the machine's mean 1-minute load average during the run
+    seconds_by_cell: dict[int, float] = field(default_factory=dict)  # wall, notebook's numbering
 
 
 class PeakRss(threading.Thread):
@@ -73,12 +76,15 @@ class PeakRss(threading.Thread):
         self.limit, self.interval = limit_mib * 2**20, interval
         self.peak, self.killed, self._stop_event = 0, False, threading.Event()
         self.cell, self.by_cell = -1, {}  # the cell running now; each cell's peak
+        self.cpu, self.loads = {}, []  # each child's latest user + system seconds; load samples
 
     def run(self) -> None:
         me = psutil.Process()
         while not self._stop_event.wait(self.interval):
             children = me.children(recursive=True)
             total = sum(_rss(child) for child in children)
+            self.cpu.update({child.pid: _cpu(child) for child in children})
+            self.loads.append(os.getloadavg()[0])
             self.peak = max(self.peak, total)
             self.by_cell[self.cell] = max(self.by_cell.get(self.cell, 0), total / 2**20)
             if total > self.limit and not self.killed:
@@ -92,6 +98,14 @@ class PeakRss(threading.Thread):
         self._stop_event.set()
         self.join()
         return self.peak / 2**20
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+        return times.user + times.system + times.children_user + times.children_system
+    except psutil.Error:
+        return 0.0
 
 
 def _rss(process: psutil.Process) -> int:
@@ -151,6 +165,7 @@ def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int,
         for index, cell in enumerate(nb.cells):
             if rss is not None:
                 rss.cell = index - (index > probe)
+            start = time.monotonic()
             try:
                 client.execute_cell(cell, index)
             except (CellExecutionError, *FATAL) as err:
@@ -161,6 +176,8 @@ def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int,
                 failures.append(failure)
                 if not keep_going or isinstance(err, FATAL):
                     break
+            finally:
+                run.seconds_by_cell[index - (index > probe)] = time.monotonic() - start
     run.result = "; ".join(failures) or "passed"
     if claims:
         run.result += " (claims not checked on random weights: " + "; ".join(claims) + ")"
@@ -200,6 +217,8 @@ def run_notebook(path: Path, cell_timeout: int, keep_going: bool = False,
         finally:
             run.wall_s = time.monotonic() - start
             run.peak_rss_mib, run.peak_by_cell = rss.stop(), rss.by_cell
+            run.cpu_s = sum(rss.cpu.values())
+            run.load = sum(rss.loads) / len(rss.loads) if rss.loads else None
             run.model, run.profile = _probed_model(nb.cells[probe])
             if rss.killed:
                 run.result += f" (killed by the runner: RSS over {max_rss_mib:.0f} MiB)"
@@ -210,8 +229,16 @@ def row(run: Run) -> str:
     """The table row of ``run``."""
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     result = run.result.replace("|", "\\|")  # a failing line may hold a pipe
-    return (f"| {run.notebook} | {run.profile} | {run.model} | {run.wall_s:.0f} | "
-            f"{run.peak_rss_mib:.0f} | {result} | {day} |")
+    cpu = "–" if run.cpu_s is None else f"{run.cpu_s:.0f}"
+    load = "–" if run.load is None else f"{run.load:.1f}"
+    return (f"| {run.notebook} | {run.profile} | {run.model} | {run.wall_s:.0f} | {cpu} | "
+            f"{load} | {run.peak_rss_mib:.0f} | {result} | {day} |")
+
+
+def slowest_cells(run: Run, count: int = 4) -> str:
+    """The cells that took longest, e.g. ``"12: 95 s, 10: 40 s"``."""
+    cells = sorted(run.seconds_by_cell.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{cell}: {seconds:.0f} s" for cell, seconds in cells)
 
 
 def top_cells(run: Run, count: int = 4) -> str:
@@ -221,8 +248,9 @@ def top_cells(run: Run, count: int = 4) -> str:
 
 
 TABLE_HEAD = [
-    "| notebook | profile | model | wall time (s) | peak RSS (MiB) | result | date |",
-    "|---|---|---|---:|---:|---|---|",
+    "| notebook | profile | model | wall time (s) | kernel CPU (s) | load | peak RSS (MiB) "
+    "| result | date |",
+    "|---|---|---|---:|---:|---:|---:|---|---|",
 ]
 INTRO = [
     "",
@@ -231,6 +259,9 @@ INTRO = [
     "(`tests/hub_double`: the real configs and tokenizer layouts with random weights, the",
     "published-lens Space and an offline Pile) with `HF_HUB_OFFLINE=1`, on this machine's",
     "CPUs (2 cores, shared). Peak RSS is the kernel's process tree, polled every 0.2 s.",
+    "Kernel CPU is that tree's user + system time, which other jobs on the machine do not",
+    "inflate; load is the machine's mean 1-minute load average during the run (above 2,",
+    "other jobs shared the cores and the wall time is an upper bound).",
     "Random weights make every number a cost, not a result, and an `assert` about what a",
     "*trained* model does (layer 0 copies its input, the tuned lens beats the logit lens)",
     "is expected to fail here; with `--keep-going` every failing cell is listed.",
@@ -282,6 +313,7 @@ def main() -> None:
                            args.claims_unchecked)
         print(row(run), flush=True)
         print("  highest RSS by cell:", top_cells(run), flush=True)
+        print("  slowest cells:", slowest_cells(run), flush=True)
         failed += not run.result.startswith("passed")
         if not args.no_table:
             update_table([run])
