@@ -71,6 +71,21 @@ def test_fit_matches_a_brute_force_jacobian(arch):
     assert not torch.allclose(lens.J[0], torch.eye(lens.J.shape[-1]), atol=1e-2)
 
 
+def test_rows_found_in_several_passes_equal_one_pass(monkeypatch):
+    import lensbook.core.jacobian_fit as fit
+
+    model, ids = make_model("gpt2"), torch.arange(1, 12)
+    d = model.config.hidden_size
+    assert fit.rows_per_pass(model, 11, budget=1) == 1
+    assert fit.rows_per_pass(model, 11, budget=2**40) == d
+    assert fit.rows_per_pass(model, 11, budget=2**20) >= 2 * fit.rows_per_pass(model, 22, 2**20)
+    whole = fit.prompt_jacobians(model, ids, skip_first=2)
+    per_copy = 11 * d * fit.num_layers(model) * fit.SAVED_PER_TOKEN * 4
+    monkeypatch.setattr(fit, "PASS_BYTES", 3 * per_copy)  # 3 rows a pass, the last one short
+    assert fit.rows_per_pass(model, 11) == 3 and d % 3
+    torch.testing.assert_close(fit.prompt_jacobians(model, ids, skip_first=2), whole)
+
+
 def test_fit_reads_prompts_of_any_length_and_records_provenance():
     model = make_model("gpt2")
     prompts = [torch.arange(1, 6), torch.arange(3, 12), torch.arange(1, 3)]

@@ -40,8 +40,13 @@ TOLERANCE = 0.002
 CHECK_EVERY = 10
 # Leading positions left out of the average, as in the official fits.
 SKIP_FIRST = 16
-# Rows of J per batched backward pass: memory is chunk × seq × d per layer.
-ROW_CHUNK = 64
+# Activation memory one pass of the fit may hold: the prompt runs as a batch of copies,
+# as many as fit (at most d, at least 1). Bigger passes run faster on the CPU.
+PASS_BYTES = 512 * 2**20
+# Memory a pass holds per token and layer, in units of d values: the activations a block
+# keeps for its backward pass and the gradients. Measured: Pythia-70M, 40-token prompt,
+# 78 copies, 812 MiB above the model.
+SAVED_PER_TOKEN = 21
 
 
 def fit_jacobian_lens(
@@ -119,6 +124,11 @@ def prompt_jacobians(model: PreTrainedModel, ids: torch.Tensor,
                      skip_first: int = SKIP_FIRST) -> torch.Tensor:
     """``mean_{s in V} sum_{t in V} ∂h_final[t] / ∂h_l[s]`` for one prompt, every layer.
 
+    Rows of ``J`` are found :func:`rows_per_pass` at a time: the prompt runs as a batch of
+    that many copies and copy ``b``'s backward pass seeds row ``b``. Plain batched kernels,
+    where ``autograd.grad(is_grads_batched=True)`` fell back to a loop per row for
+    layer norm, GELU and attention (4–7× slower on the CPU).
+
     Args:
         model: The causal LM.
         ids: One prompt's token ids, shape ``(seq,)`` or ``(1, seq)``.
@@ -129,22 +139,34 @@ def prompt_jacobians(model: PreTrainedModel, ids: torch.Tensor,
     """
     ids = ids.reshape(1, -1).to(model.device)
     valid = slice(skip_first, ids.shape[1] - 1)
-    with torch.enable_grad():
-        sources, h_final = _forward_with_graph(model, ids)
-        output = h_final[0, valid].sum(dim=0)  # sum over valid target positions: (d,)
-        eye = torch.eye(output.shape[0], dtype=output.dtype, device=output.device)
-        rows = [_row_block(output, sources, block, valid) for block in eye.split(ROW_CHUNK)]
-    return torch.cat(rows, dim=1)
+    eye = torch.eye(model.config.get_text_config().hidden_size, device=model.device)
+    rows = rows_per_pass(model, ids.shape[1])
+    return torch.cat([_row_block(model, ids, block, valid) for block in eye.split(rows)], dim=1)
 
 
-def _row_block(output: torch.Tensor, sources: Sequence[torch.Tensor],
-               block: torch.Tensor, valid: slice) -> torch.Tensor:
+def rows_per_pass(model: PreTrainedModel, seq: int, budget: int | None = None) -> int:
+    """Rows of ``J`` per pass: the copies of a ``seq``-token prompt that fit ``budget`` bytes.
+
+    ``budget`` defaults to ``PASS_BYTES``; the answer is at least 1 and at most d.
+    """
+    budget = PASS_BYTES if budget is None else budget
+    hidden = model.config.get_text_config().hidden_size
+    itemsize = next(model.parameters()).element_size()
+    per_copy = seq * hidden * num_layers(model) * SAVED_PER_TOKEN * itemsize
+    return max(1, min(hidden, budget // per_copy))
+
+
+def _row_block(model: PreTrainedModel, ids: torch.Tensor, block: torch.Tensor,
+               valid: slice) -> torch.Tensor:
     """Rows ``block`` of every layer's J, averaged over valid sources: ``(L, rows, d)``."""
-    grads = torch.autograd.grad(output, sources, grad_outputs=block, is_grads_batched=True,
-                                retain_graph=True, allow_unused=True)
+    with torch.enable_grad():
+        sources, h_final = _forward_with_graph(model, ids.expand(block.shape[0], -1))
+        output = h_final[:, valid].sum(dim=1)  # copy b, summed over valid targets: (rows, d)
+        grads = torch.autograd.grad(output, sources, grad_outputs=block.to(output.dtype),
+                                    allow_unused=True)
     return torch.stack([
         torch.zeros(block.shape[0], block.shape[1], dtype=torch.float64)
-        if g is None else g[:, 0, valid].double().mean(dim=1).cpu()
+        if g is None else g[:, valid].double().mean(dim=1).cpu()
         for g in grads
     ])
 
