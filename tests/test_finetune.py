@@ -38,6 +38,15 @@ def test_finetune_leaves_the_input_model_untouched(base):
     assert not base.training and not tuned.training
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "gpt_neox"])  # tied and untied head
+def test_frozen_embeddings_stay_and_the_blocks_still_learn(arch):
+    base, ids = make_model(arch), _slice_ids()
+    tuned = finetune(base, ids, steps=15, lr=3e-3, freeze_embeddings=True)
+    for get in ("get_input_embeddings", "get_output_embeddings"):
+        assert torch.equal(getattr(tuned, get)().weight, getattr(base, get)().weight), get
+    assert mean_loss(tuned, ids) < 0.8 * mean_loss(base, ids)
+
+
 def test_finetune_is_deterministic_and_keeps_the_caller_rng(base):
     torch.manual_seed(123)
     state = torch.random.get_rng_state()

@@ -31,6 +31,7 @@ def finetune(
     lr: float = 1e-3,
     seed: int = 0,
     batch_size: int = 4,
+    freeze_embeddings: bool = False,
 ) -> PreTrainedModel:
     """Return a fine-tuned copy of ``model``; ``model`` itself is left untouched.
 
@@ -46,6 +47,10 @@ def finetune(
         lr: Peak learning rate.
         seed: Seed of the chunk order and of dropout.
         batch_size: Chunks per step.
+        freeze_embeddings: Keep the input embedding and the output head as they are and
+            train only the blocks and norms. In a small model they are most of the
+            weights (Pythia-70M: 51M of 70M), so this cuts the optimiser's memory about
+            threefold: what lets the fine-tune fit a 2 GB Binder session.
 
     Returns:
         The fine-tuned copy, in ``eval()`` mode, on the same device as ``model``.
@@ -60,6 +65,9 @@ def finetune(
     cfg = PretrainConfig(steps=steps, lr=lr, seed=seed, batch_size=batch_size,
                          warmup_steps=max(1, steps // 10), weight_decay=0.0, eval_chunks=1)
     tuned = copy.deepcopy(model)
+    if freeze_embeddings:
+        for module in (tuned.get_input_embeddings(), tuned.get_output_embeddings()):
+            module.requires_grad_(False)
     cuda = [model.device.index or 0] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
