@@ -160,10 +160,12 @@ def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
     ax.set_ylabel("layer", labelpad=34, fontsize=9)
 
 
-def legend_line(datas: Sequence[HeatmapData]) -> str:
-    """What the marks in these heatmaps mean, only those that appear (the figure's caption)."""
-    texts = [str(t) for d in datas for t in d.texts.ravel()]
-    inputs = " ".join(texts)
+def legend_line(datas: Sequence[HeatmapData], labels: Sequence[str] = ()) -> str:
+    """What the marks in these heatmaps mean, only those that appear (the figure's caption).
+
+    ``labels`` are the input and next-token labels shown with the cells.
+    """
+    inputs = " ".join([*(str(t) for d in datas for t in d.texts.ravel()), *labels])
     parts = ["rows: layers (output on top); input: the token at each position; "
              "next: the true next token"]
     if any(d.stars.any() for d in datas):
@@ -256,7 +258,10 @@ def plot_lens_comparison(
     bar = fig.colorbar(mesh, cax=cax, extend=extend(norm, values))
     bar.set_label(stat.label, fontsize=9)
     bar.ax.tick_params(labelsize=FONT_SIZE)
-    _write_legend(fig, legend_line(datas))
+    shown = datas[0].positions
+    labels = [trajectories[0].input_labels(MAX_CHARS)[p] for p in shown] + [
+        trajectories[0].target_labels(MAX_CHARS)[p] for p in shown]
+    _write_legend(fig, legend_line(datas, labels))
     return fig
 
 
