@@ -35,7 +35,7 @@ from matplotlib.transforms import blended_transform_factory
 from lensbook.analysis.statistic import Statistic, get_statistic, top_tokens
 from lensbook.core.trajectory import Trajectory
 from lensbook.plotting.colour import color_norm, extend
-from lensbook.plotting.fasttext import CachedText, add_text
+from lensbook.plotting.fasttext import CachedText, add_text, add_texts
 from lensbook.plotting.heatmap_layout import heatmap_grid
 
 MAX_CHARS = 7  # longer token labels are cut with "…" so that a label fits its cell
@@ -123,10 +123,11 @@ def draw_trajectory(ax: Axes, data: HeatmapData, statistic: Statistic, norm: Nor
 
 def _write_cells(ax: Axes, data: HeatmapData, mesh: QuadMesh) -> None:
     colors = mesh.cmap(mesh.norm(np.ma.masked_invalid(data.values)))
-    for (i, j), text in np.ndenumerate(data.texts):
-        dark = np.isfinite(data.values[i, j]) and _luminance(colors[i, j]) < 0.45
-        add_text(ax, j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=FONT_SIZE,
-                 color="white" if dark else "black", parse_math=False, gid="top1")
+    dark = [np.isfinite(data.values[i, j]) and _luminance(colors[i, j]) < 0.45
+            for i, j in np.ndindex(data.texts.shape)]
+    add_texts(ax, [(j + 0.5, i + 0.5) for i, j in np.ndindex(data.texts.shape)],
+              list(data.texts.ravel()), ["white" if d else "black" for d in dark],
+              ha="center", va="center", fontsize=FONT_SIZE, parse_math=False, gid="top1")
 
 
 def _luminance(rgba: np.ndarray) -> float:
@@ -143,15 +144,15 @@ def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
     inputs, targets = traj.input_labels(MAX_CHARS), traj.target_labels(MAX_CHARS)
     n = len(data.rows)
     font = dict(fontsize=FONT_SIZE, parse_math=False)
-    for j, p in enumerate(data.positions):
-        add_text(ax, j + 0.5, -0.5, inputs[p], ha="center", va="center", gid="input", **font)
-        add_text(ax, j + 0.5, n + 0.5, targets[p], ha="center", va="center", gid="target",
-                 **font)
+    columns = [j + 0.5 for j in range(len(data.positions))]
+    add_texts(ax, [(x, -0.5) for x in columns], [inputs[p] for p in data.positions],
+              ha="center", va="center", gid="input", **font)
+    add_texts(ax, [(x, n + 0.5) for x in columns], [targets[p] for p in data.positions],
+              ha="center", va="center", gid="target", **font)
     rows = blended_transform_factory(ax.transAxes, ax.transData)
     names = traj.layer_names()
-    for i, r in enumerate(data.rows):
-        add_text(ax, -0.02, i + 0.5, names[r], transform=rows, ha="right", va="center",
-                 gid="layer", **font)
+    add_texts(ax, [(-0.02, i + 0.5) for i in range(n)], [names[r] for r in data.rows],
+              transform=rows, ha="right", va="center", gid="layer", **font)
     for y, name in [(-0.5, "input"), (n + 0.5, "next")]:
         add_text(ax, -0.02, y, name, transform=rows, ha="right", va="center", style="italic",
                  color="0.35", gid="row-label", **font)
