@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from lensbook.plotting.layout import MAX_WIDTH, balanced_chunks, panels_per_row
+from lensbook.plotting.layout import MAX_WIDTH, balanced_chunks
 
 CELL = (0.52, 0.3)  # inches: width fits a 7-character label at 8 pt, height one line
 LEFT = 0.75  # layer names ("output") and the "layer" label
@@ -53,7 +53,8 @@ class HeatmapGrid:
 def heatmap_grid(n_rows: int, n_cols: int, n_panels: int) -> HeatmapGrid:
     """Lay out ``n_panels`` heatmaps of ``n_rows × n_cols`` cells within the width limit."""
     panel_w = max(n_cols * CELL[0], MIN_PANEL)
-    if panels_per_row(n_panels, panel_w, LEFT + RIGHT, GAP) == n_panels:
+    side_by_side = LEFT + n_panels * panel_w + (n_panels - 1) * GAP + RIGHT
+    if side_by_side <= MAX_WIDTH:
         chunks, per_row = [range(n_cols)], n_panels
     else:
         most = int((MAX_WIDTH - LEFT - RIGHT) // CELL[0])

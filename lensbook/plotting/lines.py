@@ -163,6 +163,10 @@ def plot_training_history(history: pd.DataFrame, *, log_scale: bool = True) -> F
     ax = fig.subplots()
     sns.lineplot(data=history, x="step", y=column, hue="layer", palette="viridis",
                  legend="full", ax=ax)
+    layers = history["layer"].nunique()
+    if layers > 8:  # a deep model's legend in columns, so it fits the figure's height
+        sns.move_legend(ax, "upper right", ncol=-(-layers // 8), fontsize="small",
+                        title="layer")
     if log_scale:
         ax.set_yscale("log")
     ax.set_ylabel(f"KL(output ‖ lens) ({unit})")
