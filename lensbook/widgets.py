@@ -42,7 +42,7 @@ from lensbook.plotting import plot_top_k, plot_trajectory
 
 DEFAULT_PROMPT = "The for statement is used to iterate over the items of a list"
 DPI = 90  # sharp enough on screen, and fast: rendering is most of an update's time
-MAX_POSITIONS = 15  # a new prompt shows its last 15 tokens: one row at the notebook's width
+MAX_POSITIONS = 13  # a new prompt shows its last 13 tokens: one row at the notebook's width
 WIDE = widgets.Layout(width="95%")
 
 

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from lensbook.analysis.statistic import top_k
 from lensbook.core.trajectory import Trajectory
-from lensbook.plotting.layout import panels_per_row
+from lensbook.plotting.layout import MAX_WIDTH, panels_per_row
 
 BAR_COLOR = "tab:blue"
 TARGET_COLOR = "tab:orange"  # the true next token, when it is among the top k
@@ -87,7 +87,7 @@ def plot_detection(rows: Sequence[dict], chance: float = 0.5) -> Figure:
     detectors = list(dict.fromkeys(r["detector"] for r in rows))
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     lenses = list(dict.fromkeys(r["lens"] for r in rows))
-    panel = 1.1 * len(tasks) + 0.6
+    panel = min(1.1 * len(tasks) + 0.6, MAX_WIDTH - 2.6)  # 2.6 in: y label and legend
     cols = panels_per_row(len(detectors), panel, margin=2.6)
     rows_ = -(-len(detectors) // cols)
     fig = Figure(figsize=(2.6 + panel * cols, 3.4 * rows_), layout="constrained")
@@ -134,7 +134,7 @@ def plot_update_alignment(cells: pd.DataFrame, deletion: pd.DataFrame) -> Figure
         Two panels: the cosine's distribution per block (below 0 means the block's update
         points downhill on the loss), and the loss increase when the block is skipped.
     """
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    fig = Figure(figsize=(8.2, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     sns.boxplot(data=cells, x="layer", y="cosine", color="#9ecae1", showfliers=False,
                 ax=left)

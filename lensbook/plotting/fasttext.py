@@ -2,7 +2,7 @@
 
 A heatmap of 20 positions × 7 layers has about 200 texts. Matplotlib lays out and
 rasterises every glyph of every text on every draw (about 2 ms a text on a busy CPU),
-which is most of an explorer's redraw. Token labels repeat ("␣the", "\\n"), and a widget
+which is most of an explorer's redraw. Token labels repeat ("␣the", "␣a"), and a widget
 redraws the same labels many times, so :class:`CachedText` renders each distinct
 (text, font, colour, dpi) once with Agg and afterwards pastes the bitmap.
 

@@ -17,9 +17,9 @@ from matplotlib.figure import Figure
 
 from lensbook.plotting.layout import MAX_WIDTH, balanced_chunks
 
-CELL = (0.52, 0.3)  # inches: width fits a 7-character label at 8 pt, height one line
+CELL = (0.5, 0.3)  # inches: width fits a 7-character label at 8 pt, height one line
 LEFT = 0.75  # layer names ("output") and the "layer" label
-RIGHT = 0.95  # colour bar, its ticks and its label
+RIGHT = 0.85  # colour bar, its ticks and its label
 ABOVE = 0.5  # panel title and the row of true next tokens
 BELOW = 0.32  # the row of input tokens
 GAP = 0.3  # between panels side by side

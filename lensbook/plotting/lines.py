@@ -41,7 +41,7 @@ def metric_title(metric: str) -> str:
     return STATISTICS[metric].title if metric in STATISTICS else metric.replace("_", " ")
 
 
-def line_panels(n: int, width: float = 4.0, margin: float = 1.2, height: float = 3.3,
+def line_panels(n: int, width: float = 3.6, margin: float = 0.9, height: float = 3.2,
                 sharey: bool = False) -> tuple[Figure, list[Axes]]:
     """A figure with ``n`` panels of ``width`` inches, as many per row as fit the width limit.
 
