@@ -13,15 +13,23 @@ Binder and Colab all ship (on Colab, first run
 Each explorer *is* its container widget, with the callback logic in ``update()``
 and the current ``trajectory``, ``figure`` and ``png`` as attributes, so it can be
 driven and checked without a browser.
+
+Colours keep one fixed scale per statistic (:mod:`lensbook.plotting.colour`), so the
+same colour means the same number for every lens and prompt; the "fit colours" box
+rescales to the figure shown instead. A prompt edit redraws in well under 200 ms on the
+embedded model (``benchmarks/widget_latency.py``): the heatmap's labels come from a
+bitmap cache, and the figure is drawn at :data:`DPI` without a tight crop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import ipywidgets as widgets
+import torch
 from matplotlib.figure import Figure
 from transformers import PreTrainedModel
 
@@ -34,7 +42,7 @@ from lensbook.plotting import plot_top_k, plot_trajectory
 
 DEFAULT_PROMPT = "The for statement is used to iterate over the items of a list"
 DPI = 90  # sharp enough on screen, and fast: rendering is most of an update's time
-MAX_POSITIONS = 24  # a new prompt shows its last 24 tokens: legible, and drawn quickly
+MAX_POSITIONS = 13  # a new prompt shows its last 13 tokens: one row at the notebook's width
 WIDE = widgets.Layout(width="95%")
 
 
@@ -44,6 +52,23 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
     # Light compression: a third of the encoding time, a slightly larger PNG.
     fig.savefig(buffer, format="png", dpi=dpi, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block, then restore the thread count.
+
+    One short prompt gains nothing from intra-op threads, and where the cores are busy
+    (a shared Colab or Binder machine, a notebook training in another tab) the threads
+    wait for each other: measured 1.4 s against 0.12 s per prompt edit at a load of 5 on
+    2 cores (``benchmarks/widget_latency.py``).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def error_html(err: Exception) -> str:
@@ -126,7 +151,8 @@ class _Explorer(widgets.VBox):
         in the notebook's log, out of the reader's sight.
         """
         try:
-            self._recompute_and_draw()
+            with one_thread():
+                self._recompute_and_draw()
         except Exception as err:  # any error becomes the status line
             self.status.value = error_html(err)
 
@@ -156,10 +182,13 @@ class TrajectoryExplorer(_Explorer):
         prompt: The first prompt.
         statistic: The first colour statistic (a key of
             ``lensbook.analysis.statistic.STATISTICS``).
+        fit_colours: Start with the colour scale fitted to each figure instead of the
+            statistic's fixed scale (the same for every lens and prompt).
     """
 
     def __init__(self, model: PreTrainedModel, tokenizer, lenses: Mapping | None = None,
-                 prompt: str = DEFAULT_PROMPT, statistic: str = "entropy"):
+                 prompt: str = DEFAULT_PROMPT, statistic: str = "entropy",
+                 fit_colours: bool = False):
         super().__init__()
         runner = PromptRunner(model, tokenizer, lenses, prompt)
         self.statistic = widgets.Dropdown(
@@ -169,10 +198,12 @@ class TrajectoryExplorer(_Explorer):
                                         description="layer stride")
         self.positions = widgets.IntRangeSlider(value=(0, 1), min=0, max=1,
                                                 description="tokens", layout=WIDE)
-        self._setup(runner, [self.statistic, self.stride, self.positions], self._heatmap,
-                    self._fit_positions)
+        self.fit = widgets.Checkbox(value=fit_colours, description="fit colours to this figure",
+                                    indent=False)
+        self._setup(runner, [self.statistic, self.stride, self.positions, self.fit],
+                    self._heatmap, self._fit_positions)
         self.children = [runner.prompt, widgets.HBox([runner.lens, self.statistic, self.stride]),
-                         self.positions, self.status, self.image]
+                         widgets.HBox([self.positions, self.fit]), self.status, self.image]
         self.update()
 
     def _fit_positions(self, traj: Trajectory) -> None:
@@ -186,7 +217,7 @@ class TrajectoryExplorer(_Explorer):
         start = min(start, len(traj) - 1)
         span = (start, max(stop, start + 1))  # at least one token, even for an empty range
         return plot_trajectory(traj, self.statistic.value, layer_stride=self.stride.value,
-                               positions=span)
+                               positions=span, fit="data" if self.fit.value else "fixed")
 
 
 class TopKExplorer(_Explorer):
@@ -224,9 +255,10 @@ class TopKExplorer(_Explorer):
 
 
 def explorer(model: PreTrainedModel, tokenizer, lenses: Mapping | None = None,
-             prompt: str = DEFAULT_PROMPT, statistic: str = "entropy") -> TrajectoryExplorer:
+             prompt: str = DEFAULT_PROMPT, statistic: str = "entropy",
+             fit_colours: bool = False) -> TrajectoryExplorer:
     """Build a :class:`TrajectoryExplorer` (a widget: display it)."""
-    return TrajectoryExplorer(model, tokenizer, lenses, prompt, statistic)
+    return TrajectoryExplorer(model, tokenizer, lenses, prompt, statistic, fit_colours)
 
 
 def top_k_explorer(model: PreTrainedModel, tokenizer, lenses: Mapping | None = None,

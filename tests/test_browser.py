@@ -7,6 +7,12 @@ each time; then types an empty and an over-long prompt, checks that the explorer
 why in its status line (no traceback in the output area) and still works. The last
 screenshot is kept in ``artifacts/browser/``.
 
+A second test opens notebooks 08 (Fig. 1) and 02 (logit vs tuned lens) with their stored
+outputs at the default window width (1280 px), screenshots each wide heatmap as the
+reader sees it (``artifacts/browser/fig1.png``, ``logit_vs_tuned.png``) and checks that
+JupyterLab shows it at 90% of its size or more, so the token text (8 pt, 11 px) stays
+at least 10 px high.
+
 Skipped, with the reason, when Chromium, Playwright or the model is missing.
 Never downloads a browser: it uses ``/usr/bin/chromium`` (``make browser-setup`` or
 ``apt-get install -y chromium``), or the path in ``$LENSBOOK_CHROMIUM``.
@@ -47,6 +53,13 @@ CHROMIUM_FLAGS = [
 ]
 # Keeps the "get notified about Jupyter news" popup off the screenshots.
 NOTIFICATION_SETTINGS = {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}
+# Render every cell (no windowing), so that a figure far down the notebook is in the page.
+NOTEBOOK_SETTINGS = {"windowingMode": "none"}
+NOTEBOOKS = Path(__file__).parents[1] / "notebooks"
+# (notebook, id of the figure's cell, screenshot name): the two figures issue 15 measured.
+WIDE_FIGURES = [("08_reproduce_paper_figures.ipynb", "c5c09e44", "fig1.png"),
+                ("02_train_tuned_lens.ipynb", "9ac3175c", "logit_vs_tuned.png")]
+DEFAULT_WINDOW = {"width": 1280, "height": 800}  # Playwright's default width
 TIMEOUT_MS = 60_000  # generous: the machines running CI are shared
 
 
@@ -82,6 +95,9 @@ def _jupyter_env(root: Path) -> dict[str, str]:
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps(NOTIFICATION_SETTINGS))
+    notebook = root / "settings" / "@jupyterlab" / "notebook-extension"
+    notebook.mkdir(parents=True)
+    (notebook / "tracker.jupyterlab-settings").write_text(json.dumps(NOTEBOOK_SETTINGS))
     return env
 
 
@@ -93,7 +109,8 @@ def lab(tmp_path):
         pytest.skip(reason)
     work = tmp_path / "lab"
     work.mkdir()
-    shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
+    for source in [NOTEBOOK, *(NOTEBOOKS / name for name, _, _ in WIDE_FIGURES)]:
+        shutil.copy(source, work / source.name)
     port, token = _free_port(), secrets.token_hex(16)
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -218,6 +235,40 @@ def test_explorer_in_jupyterlab(lab):
             _wait_for_update(page, 4)  # still usable after the errors
             page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
             print(f"screenshot: {ARTIFACTS / 'explorer.png'}")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+            print(f"screenshot of the failure: {ARTIFACTS / 'failure.png'}")
+            raise
+        finally:
+            browser.close()
+
+
+def _stored_png(notebook: Path, cell_id: str) -> str:
+    """The base64 PNG stored in the outputs of the cell with ``cell_id``."""
+    cells = json.loads(notebook.read_text())["cells"]
+    (cell,) = [c for c in cells if c.get("id") == cell_id]
+    return next(o["data"]["image/png"] for o in cell["outputs"] if "image/png" in o.get("data", {}))
+
+
+def test_wide_figures_are_readable_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    url, token = lab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport=DEFAULT_WINDOW)
+        try:
+            for name, cell_id, shot in WIDE_FIGURES:
+                png = _stored_png(NOTEBOOKS / name, cell_id).replace("\n", "")
+                page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
+                image = page.locator(f"img[src*='{png[-120:]}']")
+                image.wait_for(state="attached", timeout=TIMEOUT_MS)
+                image.scroll_into_view_if_needed()
+                shown, natural = image.evaluate("e => [e.clientWidth, e.naturalWidth]")
+                image.screenshot(path=str(ARTIFACTS / shot))
+                print(f"screenshot: {ARTIFACTS / shot} ({name}: {natural} px shown at {shown} px)")
+                assert shown >= 0.9 * natural, f"{name}: {natural} px shrunk to {shown} px"
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
             print(f"screenshot of the failure: {ARTIFACTS / 'failure.png'}")

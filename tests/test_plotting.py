@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 from matplotlib import colormaps
-from matplotlib.colors import LogNorm, Normalize, to_rgba
+from matplotlib.colors import LogNorm, Normalize, PowerNorm, to_rgba
 
 from lensbook import LogitLens, Trajectory, TunedLens, trajectory
 from lensbook.analysis import statistic
@@ -25,6 +25,7 @@ from lensbook.plotting import (
     save_figure,
     strided_layers,
 )
+from lensbook.plotting.layout import MAX_WIDTH
 from tests.tiny_tokenizer import make_tokenizer
 
 PROMPT = "The cat sat on the mat\n é $x"
@@ -132,10 +133,45 @@ def test_lens_comparison_shares_one_scale(model, traj):
     left, right = fig.axes[0], fig.axes[1]
     assert [left.get_title(), right.get_title()] == ["logit lens", "tuned lens"]
     (m1, v1), (m2, v2) = mesh_values(left), mesh_values(right)
-    assert (m1.norm.vmin, m1.norm.vmax) == (m2.norm.vmin, m2.norm.vmax)
-    assert m1.norm.vmax == pytest.approx(max(np.nanmax(v1), np.nanmax(v2)))
+    assert m1.norm is m2.norm
+    # Fixed: 0 to ln V nats (a uniform guess), whatever the data, on a square-root scale.
+    vocab = traj.log_probs.shape[-1]
+    assert (m1.norm.vmin, m1.norm.vmax) == pytest.approx((0.0, np.log(vocab)))
+    assert isinstance(m1.norm, PowerNorm) and m1.norm.gamma == 0.5
     np.testing.assert_allclose(v2, statistic.kl_to_output(tuned).numpy(), rtol=1e-6)
     assert len(fig.axes) == 3 and fig.axes[2].get_ylabel() == "KL(output ‖ lens) (nats)"
+    # Fitted to the data: the 2nd to 98th percentile of both panels' values together.
+    fitted = mesh_values(plot_lens_comparison([traj, tuned], "kl", fit="data").axes[1])[0]
+    both = np.concatenate([v1.ravel(), v2.ravel()])
+    assert (fitted.norm.vmin, fitted.norm.vmax) == pytest.approx(
+        tuple(np.percentile(both[np.isfinite(both)], [2, 98])))
+
+
+def test_fixed_colour_scales_per_statistic(traj):
+    vocab = traj.log_probs.shape[-1]
+    expected = {"entropy": (0.0, np.log(vocab)), "cross_entropy": (0.0, np.log(vocab)),
+                "max_probability": (0.0, 1.0), "rank": (1.0, float(vocab))}
+    for name, (low, high) in expected.items():
+        mesh, _ = mesh_values(plot_trajectory(traj, name).axes[0])
+        assert (mesh.norm.vmin, mesh.norm.vmax) == pytest.approx((low, high)), name
+    assert isinstance(mesh_values(plot_trajectory(traj, "rank").axes[0])[0].norm, LogNorm)
+
+
+def test_long_prompts_wrap_and_lenses_stack(model):
+    long = trajectory(model, make_tokenizer(), LogitLens.from_model(model), "The cat sat " * 8)
+    fig = plot_lens_comparison([long, long], "entropy", titles=["a", "b"])
+    panels = fig.axes[:-1]
+    assert fig.get_figwidth() <= MAX_WIDTH
+    shown = [p for ax in panels[::2] for p in cells(ax, "input")]
+    assert len(shown) == len(long)  # every position once per lens, in chunks
+    assert [ax.get_title().split(",")[0] for ax in panels[:2]] == ["a", "b"]  # chunk by chunk
+
+
+def test_legend_line_explains_the_marks(traj):
+    fig = plot_trajectory(traj, "cross_entropy")
+    legend = " ".join(t.get_text() for t in fig.findobj(lambda a: a.get_gid() == "legend"))
+    assert "␣ a space" in legend and "grey: no value" in legend
+    assert ("★" in legend) == bool(heatmap_data(traj, "cross_entropy").stars.any())
 
 
 # Other figures ----------------------------------------------------------------------------
@@ -160,12 +196,25 @@ def test_top_k_marks_the_target(traj):
 
 
 def test_prediction_depth_text(traj):
-    fig = plot_prediction_depth(traj)
-    texts = [t for t in fig.axes[0].texts if t.get_gid() == "depth"]
-    assert [t.get_text() for t in texts] == traj.input_labels()
     norm, cmap = Normalize(0, traj.num_layers), colormaps["viridis"]
-    for text, depth in zip(texts, statistic.prediction_depth(traj).tolist(), strict=True):
-        assert text.get_bbox_patch().get_facecolor() == pytest.approx(cmap(norm(depth)))
+    depths = statistic.prediction_depth(traj).tolist()
+
+    def boxes(fig):
+        texts = [t for t in fig.axes[0].texts if t.get_gid() == "depth"]
+        assert [t.get_text() for t in texts] == traj.input_labels()
+        return [t.get_bbox_patch().get_facecolor() for t in texts]
+
+    # The paper's view: token i has the colour of the prediction made at i - 1 (of token i).
+    fig = plot_prediction_depth(traj)
+    assert boxes(fig)[0] == pytest.approx(to_rgba("0.85"))  # nothing predicts the first token
+    for box, depth in zip(boxes(fig)[1:], depths[:-1], strict=True):
+        assert box == pytest.approx(cmap(norm(depth)))
+    assert "its own prediction" in fig.axes[0].get_title()
+    # The other view: token i has the colour of the prediction made at it (of token i + 1).
+    fig = plot_prediction_depth(traj, view="predicting")
+    for box, depth in zip(boxes(fig), depths, strict=True):
+        assert box == pytest.approx(cmap(norm(depth)))
+    assert "made at it" in fig.axes[0].get_title()
     assert fig.axes[-1].get_xlabel() == "prediction depth (layer)"
 
 
@@ -179,8 +228,10 @@ def metrics_table():
 
 def test_layer_metric_curves():
     fig = plot_layer_metrics(metrics_table())
-    assert [ax.get_ylabel() for ax in fig.axes] == ["kl (bits/byte)", "ce (bits/byte)"]
-    assert all(ax.get_xlabel() == "layer" for ax in fig.axes)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "KL(output ‖ lens) (bits/byte)", "cross-entropy to next token (bits/byte)"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["bits/byte", "bits/byte"]
+    assert all(ax.get_xlabel() == "layer (last = output)" for ax in fig.axes)
     lines = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 4]
     assert sorted(tuple(np.round(line.get_ydata(), 6)) for line in lines) == sorted(
         tuple(np.round(off + 1 / np.arange(1, 5), 6)) for off in (0.0, 1.0))
@@ -195,7 +246,7 @@ def test_curves_from_a_real_evaluation(model):
     lenses = {"logit": LogitLens.from_model(model), "tuned": TunedLens.from_model(model)}
     frame = evaluate_lenses(model, lenses, chunks, bits_per_byte_factor=0.5)
     fig = plot_layer_metrics(frame, ["kl", "ce"])
-    assert [ax.get_ylabel() for ax in fig.axes] == ["kl (bits/byte)", "ce (bits/byte)"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["bits/byte", "bits/byte"]
     fig = plot_layer_metrics(frame, ["kl"], units=["nats/token"])
     kl = frame.query("metric == 'kl' and unit == 'nats/token' and lens == 'logit'")
     logit_line = [line for line in fig.axes[0].lines if len(line.get_xdata()) == len(kl)][0]

@@ -11,7 +11,13 @@ import torch
 import lensbook
 from lensbook import LogitLens, TunedLens
 from lensbook.analysis import statistic
-from lensbook.widgets import TopKExplorer, TrajectoryExplorer, explorer, top_k_explorer
+from lensbook.widgets import (
+    MAX_POSITIONS,
+    TopKExplorer,
+    TrajectoryExplorer,
+    explorer,
+    top_k_explorer,
+)
 from tests.tiny_tokenizer import make_tokenizer
 
 PROMPT = "The cat sat on the mat"
@@ -42,7 +48,7 @@ def top1_texts(explorer_):
 def test_explorer_is_a_widget_with_all_controls(heatmap):
     assert isinstance(heatmap, TrajectoryExplorer) and isinstance(heatmap, ipywidgets.VBox)
     controls = [heatmap.runner.prompt, heatmap.runner.lens, heatmap.statistic, heatmap.stride,
-                heatmap.positions]
+                heatmap.positions, heatmap.fit]
     shown = set()
     stack = list(heatmap.children)
     while stack:
@@ -81,6 +87,25 @@ def test_sliders_redraw_without_recomputing(heatmap):
     heatmap.statistic.value = "rank"
     assert heatmap.figure.axes[-1].get_ylabel() == "rank of next token (1 = top)"
     assert heatmap.updates == 6 and heatmap.trajectory is traj
+
+
+def colour_range(explorer_):
+    (mesh,) = [c for c in explorer_.figure.axes[0].collections if c.get_gid() == "statistic"]
+    return mesh.norm.vmin, mesh.norm.vmax
+
+
+def test_colour_scale_is_fixed_across_lenses_and_prompts_unless_fitted(heatmap):
+    heatmap.statistic.value = "kl"
+    fixed = colour_range(heatmap)
+    assert fixed == pytest.approx((0.0, np.log(heatmap.trajectory.log_probs.shape[-1])))
+    heatmap.runner.lens.value = "tuned lens"
+    assert colour_range(heatmap) == fixed
+    heatmap.runner.prompt.value = "The dog ran"
+    assert colour_range(heatmap) == fixed
+    heatmap.fit.value = True  # the user asks for the figure's own range
+    assert colour_range(heatmap) != fixed
+    heatmap.fit.value = False
+    assert colour_range(heatmap) == fixed
 
 
 def test_lens_selector(heatmap, lenses):
@@ -134,8 +159,9 @@ def test_any_error_in_a_callback_lands_in_the_status_line(model, lenses):
 
 def test_long_prompts_start_with_their_last_tokens(heatmap):
     heatmap.runner.prompt.value = " the" * 40
-    assert heatmap.positions.value == (41 - 24, 41) and heatmap.positions.max == 41
-    assert len([t for t in heatmap.figure.axes[0].texts if t.get_gid() == "input"]) == 24
+    assert heatmap.positions.value == (41 - MAX_POSITIONS, 41) and heatmap.positions.max == 41
+    shown = [t for t in heatmap.figure.axes[0].texts if t.get_gid() == "input"]
+    assert len(shown) == MAX_POSITIONS
 
 
 def test_default_lens_is_the_logit_lens(model):

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -110,6 +111,11 @@ class Statistic:
         cmap: Matplotlib colormap; dark means a confident or correct prediction.
         vmax: Fixed top of the colour scale, or ``None`` to use the data's maximum.
         table_unit: Its unit in tidy tables, where that differs from ``unit``.
+        top: Top of the statistic's fixed colour scale from the vocabulary size ``V``
+            (``ln V`` nats, a uniform guess, for entropies and losses; ``V`` for ranks), so
+            that colours mean the same for every lens and prompt; ``None`` uses ``vmax``.
+        gamma: Exponent of the colour scale (``PowerNorm``); below 1 spreads out the small
+            values that matter most (a tuned lens's KL is mostly under one nat).
     """
 
     name: str
@@ -120,6 +126,8 @@ class Statistic:
     cmap: str = "Blues_r"
     vmax: float | None = None
     table_unit: str | None = None
+    top: Callable[[int], float] | None = None
+    gamma: float = 1.0
 
     @property
     def label(self) -> str:
@@ -139,12 +147,14 @@ def _rank_or_nan(traj: Trajectory) -> torch.Tensor:
 STATISTICS: dict[str, Statistic] = {
     s.name: s
     for s in [
-        Statistic("entropy", "entropy", "nats", entropy),
-        Statistic("cross_entropy", "cross-entropy to next token", "nats", cross_entropy),
-        Statistic("kl", "KL(output ‖ lens)", "nats", kl_to_output),
+        Statistic("entropy", "entropy", "nats", entropy, top=math.log),
+        Statistic("cross_entropy", "cross-entropy to next token", "nats", cross_entropy,
+                  top=math.log),
+        Statistic("kl", "KL(output ‖ lens)", "nats", kl_to_output, top=math.log, gamma=0.5),
         Statistic("max_probability", "top-1 probability", "", max_probability,
                   cmap="Blues", vmax=1.0),
-        Statistic("rank", "rank of next token", "1 = top", _rank_or_nan, log_scale=True),
+        Statistic("rank", "rank of next token", "1 = top", _rank_or_nan, log_scale=True,
+                  top=float),
         Statistic("copy_rate", "top-1 is the input token", "", copy_rate, cmap="Blues",
                   vmax=1.0, table_unit="fraction"),
     ]

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from lensbook.analysis.statistic import top_k
 from lensbook.core.trajectory import Trajectory
+from lensbook.plotting.layout import MAX_WIDTH, panels_per_row
 
 BAR_COLOR = "tab:blue"
 TARGET_COLOR = "tab:orange"  # the true next token, when it is among the top k
@@ -86,8 +87,14 @@ def plot_detection(rows: Sequence[dict], chance: float = 0.5) -> Figure:
     detectors = list(dict.fromkeys(r["detector"] for r in rows))
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     lenses = list(dict.fromkeys(r["lens"] for r in rows))
-    fig = Figure(figsize=(3.2 + 1.1 * len(tasks) * len(detectors), 3.4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(detectors), sharey=True))
+    panel = min(1.1 * len(tasks) + 0.6, MAX_WIDTH - 2.6)  # 2.6 in: y label and legend
+    cols = panels_per_row(len(detectors), panel, margin=2.6)
+    rows_ = -(-len(detectors) // cols)
+    fig = Figure(figsize=(2.6 + panel * cols, 3.4 * rows_), layout="constrained")
+    grid = np.ravel(fig.subplots(rows_, cols, sharey=True, squeeze=False))
+    for spare in grid[len(detectors):]:
+        spare.remove()
+    axes = grid[:len(detectors)]
     for ax, detector in zip(axes, detectors, strict=True):
         for i, lens in enumerate(lenses):
             _draw_lens(ax, [r for r in rows if r["detector"] == detector and r["lens"] == lens],
@@ -97,7 +104,7 @@ def plot_detection(rows: Sequence[dict], chance: float = 0.5) -> Figure:
         ax.set_ylim(min(0.3, min(r["low"] for r in rows) - 0.05), 1.02)
         ax.set_title(detector)
         ax.set_xlabel("task")
-    axes[0].set_ylabel("AUROC (0.5 = chance)")
+        ax.set_ylabel("AUROC (0.5 = chance)")
     fig.legend(*axes[0].get_legend_handles_labels(), title="features", fontsize=8,
                loc="outside right upper")
     return fig
@@ -127,7 +134,7 @@ def plot_update_alignment(cells: pd.DataFrame, deletion: pd.DataFrame) -> Figure
         Two panels: the cosine's distribution per block (below 0 means the block's update
         points downhill on the loss), and the loss increase when the block is skipped.
     """
-    fig = Figure(figsize=(9.0, 3.4), layout="constrained")
+    fig = Figure(figsize=(8.2, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2)
     sns.boxplot(data=cells, x="layer", y="cosine", color="#9ecae1", showfliers=False,
                 ax=left)

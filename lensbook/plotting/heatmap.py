@@ -3,33 +3,44 @@
 It follows nostalgebraist's logit-lens plots: layers bottom to top (the model's
 output last), positions left to right, the top-1 token written in each cell, the
 colour a chosen statistic, and a star where the top-1 token is the true next token.
+The input tokens are written under the columns and the true next tokens over them,
+horizontally; a line under the figure explains the marks that appear in it (★, ␣, byte
+escapes, cut labels, grey cells). Wide prompts and several lenses wrap onto more rows
+(:mod:`~lensbook.plotting.heatmap_layout`) so the figure fits a notebook, and every
+panel shares one colour scale (:mod:`~lensbook.plotting.colour`).
 
 Tests and widgets can read what is drawn: :func:`heatmap_data` returns the cells'
 values, texts and stars, and the figure's artists carry gids: the mesh
 ``"statistic"``, the cell texts ``"top1"``, the star markers ``"stars"``, the input
-and next-token labels ``"input"`` and ``"target"``, the row names ``"layer"``.
+and next-token labels ``"input"`` and ``"target"``, the row names ``"layer"``, the
+legend line ``"legend"``.
 """
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.transforms import blended_transform_factory, offset_copy
+from matplotlib.transforms import blended_transform_factory
 
 from lensbook.analysis.statistic import Statistic, get_statistic, top_tokens
 from lensbook.core.trajectory import Trajectory
+from lensbook.plotting.colour import color_norm, extend
+from lensbook.plotting.fasttext import CachedText, add_text, add_texts
+from lensbook.plotting.heatmap_layout import heatmap_grid
 
-MAX_CHARS = 7  # longer token labels are cut with "…" so that cells stay narrow
-CELL_FONT_SIZE = 8
+MAX_CHARS = 7  # longer token labels are cut with "…" so that a label fits its cell
+FONT_SIZE = 8  # cell texts, token labels and layer names: 11 px at 100 dpi
 STAR_COLOR = "gold"
-LABEL_PAD = 58  # points between the heatmap and its axis titles: room for rotated tokens
+UNDEFINED = "0.85"  # grey: cells without a value (the last position has no next token)
+BYTE_ESCAPE = re.compile(r"\\x[0-9a-f]{2}")
 
 
 def strided_layers(num_rows: int, stride: int) -> list[int]:
@@ -66,6 +77,13 @@ class HeatmapData:
     texts: np.ndarray
     stars: np.ndarray
 
+    def columns(self, cols: range) -> HeatmapData:
+        """The same cells restricted to columns ``cols`` (indices into ``positions``)."""
+        pick = list(cols)
+        return replace(self, positions=[self.positions[j] for j in pick],
+                       values=self.values[:, pick], texts=self.texts[:, pick],
+                       stars=self.stars[:, pick])
+
 
 def heatmap_data(
     traj: Trajectory,
@@ -85,25 +103,14 @@ def heatmap_data(
     return HeatmapData(rows, cols, values, texts.reshape(values.shape), stars)
 
 
-def color_norm(statistic: Statistic, values: Sequence[np.ndarray]) -> Normalize:
-    """One colour scale for all panels: log from 1 for ranks, linear from 0 otherwise."""
-    finite = np.concatenate([v[np.isfinite(v)].ravel() for v in values])
-    top = statistic.vmax or (float(finite.max()) if finite.size else 1.0)
-    if statistic.log_scale:
-        return LogNorm(vmin=1.0, vmax=max(top, 10.0))
-    return Normalize(vmin=0.0, vmax=top if top > 0 else 1.0)
-
-
 def draw_trajectory(ax: Axes, data: HeatmapData, statistic: Statistic, norm: Normalize,
                     traj: Trajectory) -> QuadMesh:
     """Draw one heatmap on ``ax``; returns its mesh (``get_array()`` holds the values)."""
-    sns.heatmap(data.values, ax=ax, cmap=statistic.cmap, norm=norm, cbar=False,
-                mask=~np.isfinite(data.values), linewidths=0.5, linecolor="white",
-                xticklabels=False, yticklabels=False)
-    mesh = ax.collections[0]
-    mesh.set_gid("statistic")
+    mesh = ax.pcolormesh(np.ma.masked_invalid(data.values), cmap=statistic.cmap, norm=norm,
+                         edgecolors="white", linewidth=0.5, gid="statistic")
+    ax.set_xlim(0, len(data.positions))
     ax.set_ylim(0, len(data.rows))  # layer 0 at the bottom, the output on top
-    ax.set_facecolor("0.9")  # undefined cells (no next token) stay grey
+    ax.set_facecolor(UNDEFINED)
     _write_cells(ax, data, mesh)
     star_rows, star_cols = np.nonzero(data.stars)
     ax.scatter(star_cols + 0.88, star_rows + 0.78, marker="*", s=40, c=STAR_COLOR,
@@ -114,10 +121,11 @@ def draw_trajectory(ax: Axes, data: HeatmapData, statistic: Statistic, norm: Nor
 
 def _write_cells(ax: Axes, data: HeatmapData, mesh: QuadMesh) -> None:
     colors = mesh.cmap(mesh.norm(np.ma.masked_invalid(data.values)))
-    for (i, j), text in np.ndenumerate(data.texts):
-        dark = np.isfinite(data.values[i, j]) and _luminance(colors[i, j]) < 0.45
-        ax.text(j + 0.5, i + 0.5, text, ha="center", va="center", fontsize=CELL_FONT_SIZE,
-                color="white" if dark else "black", parse_math=False, gid="top1")
+    dark = [np.isfinite(data.values[i, j]) and _luminance(colors[i, j]) < 0.45
+            for i, j in np.ndindex(data.texts.shape)]
+    add_texts(ax, [(j + 0.5, i + 0.5) for i, j in np.ndindex(data.texts.shape)],
+              list(data.texts.ravel()), ["white" if d else "black" for d in dark],
+              ha="center", va="center", fontsize=FONT_SIZE, parse_math=False, gid="top1")
 
 
 def _luminance(rgba: np.ndarray) -> float:
@@ -126,57 +134,50 @@ def _luminance(rgba: np.ndarray) -> float:
 
 
 def _label_axes(ax: Axes, data: HeatmapData, traj: Trajectory) -> None:
-    """Input tokens below the columns, true next tokens above, layer names on the left.
+    """Input tokens under the columns, true next tokens over them, layer names on the left.
 
     Labels are plain texts (gids ``"input"``, ``"target"``, ``"layer"``), not tick labels:
     ticks cost a few milliseconds each, too slow for a widget redrawn on every change.
     """
-    inputs, targets = traj.input_labels(MAX_CHARS + 3), traj.target_labels(MAX_CHARS + 3)
-    columns = blended_transform_factory(ax.transData, ax.transAxes)
-    for j, p in enumerate(data.positions):
-        ax.text(j + 0.5, -0.02, inputs[p], transform=columns, rotation=60, ha="right",
-                va="top", rotation_mode="anchor", parse_math=False, gid="input")
-        ax.text(j + 0.5, 1.02, targets[p], transform=columns, rotation=60, ha="left",
-                va="bottom", rotation_mode="anchor", parse_math=False, gid="target")
+    inputs, targets = traj.input_labels(MAX_CHARS), traj.target_labels(MAX_CHARS)
+    n = len(data.rows)
+    font = dict(fontsize=FONT_SIZE, parse_math=False)
+    columns = [j + 0.5 for j in range(len(data.positions))]
+    add_texts(ax, [(x, -0.5) for x in columns], [inputs[p] for p in data.positions],
+              ha="center", va="center", gid="input", **font)
+    add_texts(ax, [(x, n + 0.5) for x in columns], [targets[p] for p in data.positions],
+              ha="center", va="center", gid="target", **font)
     rows = blended_transform_factory(ax.transAxes, ax.transData)
     names = traj.layer_names()
-    for i, r in enumerate(data.rows):
-        ax.text(-0.01, i + 0.5, names[r], transform=rows, ha="right", va="center",
-                parse_math=False, gid="layer")
+    add_texts(ax, [(-0.02, i + 0.5) for i in range(n)], [names[r] for r in data.rows],
+              transform=rows, ha="right", va="center", gid="layer", **font)
+    for y, name in [(-0.5, "input"), (n + 0.5, "next")]:
+        add_text(ax, -0.02, y, name, transform=rows, ha="right", va="center", style="italic",
+                 color="0.35", gid="row-label", **font)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_ylabel("layer", labelpad=44)  # clears "output"
-    ax.set_xlabel("input token", labelpad=LABEL_PAD)
-    ax.text(0.5, 1.0, "true next token (★ = top-1 is right)", transform=offset_copy(
-        ax.transAxes, fig=ax.figure, y=LABEL_PAD, units="points"), ha="center",
-        va="bottom", parse_math=False, gid="target-label")
+    ax.set_ylabel("layer", labelpad=34, fontsize=9)
 
 
-# Fixed margins in inches, sized for labels of at most MAX_CHARS + 3 characters. A fixed
-# layout draws the figure once; constrained layout would draw it twice (too slow for widgets).
-CELL = (0.62, 0.32)  # width, height of one cell
-MARGINS = dict(left=0.95, right=1.25, bottom=1.3, top=1.5, gap=0.45)
-MIN_PANEL_WIDTH = 2.2
+def legend_line(datas: Sequence[HeatmapData], labels: Sequence[str] = ()) -> str:
+    """What the marks in these heatmaps mean, only those that appear (the figure's caption).
 
-
-def _heatmap_figure(n_rows: int, n_cols: int, panels: int) -> tuple[Figure, list[Axes], Axes]:
-    """A figure with ``panels`` heatmap axes side by side and a colour-bar axes on the right."""
-    m = MARGINS
-    panel_w, panel_h = max(n_cols * CELL[0], MIN_PANEL_WIDTH), n_rows * CELL[1]
-    width = m["left"] + panels * panel_w + (panels - 1) * m["gap"] + m["right"]
-    height = m["bottom"] + panel_h + m["top"]
-    fig = Figure(figsize=(width, height))
-    axes = [
-        fig.add_axes((
-            (m["left"] + i * (panel_w + m["gap"])) / width, m["bottom"] / height,
-            panel_w / width, panel_h / height,
-        ))
-        for i in range(panels)
-    ]
-    cbar_left = m["left"] + panels * panel_w + (panels - 1) * m["gap"] + 0.15
-    cax = fig.add_axes((cbar_left / width, m["bottom"] / height, 0.15 / width,
-                        panel_h / height))
-    return fig, axes, cax
+    ``labels`` are the input and next-token labels shown with the cells.
+    """
+    inputs = " ".join([*(str(t) for d in datas for t in d.texts.ravel()), *labels])
+    parts = ["rows: layers (output on top); input: the token at each position; "
+             "next: the true next token"]
+    if any(d.stars.any() for d in datas):
+        parts.append("★ top-1 = true next token")
+    if "␣" in inputs:
+        parts.append("␣ a space")
+    if BYTE_ESCAPE.search(inputs):
+        parts.append("\\x1a etc.: one byte of a multi-byte character")
+    if "…" in inputs:
+        parts.append("… label cut")
+    if any(not np.isfinite(d.values).all() for d in datas):
+        parts.append("grey: no value (no next token)")
+    return " · ".join(parts)
 
 
 def plot_trajectory(
@@ -186,6 +187,7 @@ def plot_trajectory(
     layer_stride: int = 1,
     positions: tuple[int, int] | None = None,
     title: str | None = None,
+    fit: str = "fixed",
 ) -> Figure:
     """Heatmap of a trajectory: layers × positions, top-1 token in each cell.
 
@@ -197,12 +199,17 @@ def plot_trajectory(
         layer_stride: Show every ``layer_stride``-th layer; the output row is always shown.
         positions: ``(start, stop)`` positions to show (slice rules); all by default.
         title: Title; by default the lens label.
+        fit: Colour scale: ``"fixed"``, the statistic's own range, the same for every lens
+            and prompt; or ``"data"``, this figure's values
+            (:func:`lensbook.plotting.colour.color_norm`).
 
     Returns:
-        The figure; ``fig.axes[0]`` is the heatmap, ``fig.axes[-1]`` the colour bar.
+        The figure; ``fig.axes[0]`` is the heatmap (more axes when a long prompt wraps),
+        ``fig.axes[-1]`` the colour bar.
     """
     return plot_lens_comparison([traj], statistic, layer_stride=layer_stride,
-                                positions=positions, titles=[title] if title else None)
+                                positions=positions, titles=[title] if title else None,
+                                fit=fit)
 
 
 def plot_lens_comparison(
@@ -212,8 +219,12 @@ def plot_lens_comparison(
     layer_stride: int = 1,
     positions: tuple[int, int] | None = None,
     titles: Sequence[str] | None = None,
+    fit: str = "fixed",
 ) -> Figure:
-    """Heatmaps of the same tokens through several lenses, side by side, one colour scale.
+    """Heatmaps of the same tokens through several lenses on one colour scale.
+
+    Side by side when they fit the notebook's width, else one above the other; a long
+    prompt is cut into chunks of positions, each shown for every lens in turn.
 
     Args:
         trajectories: E.g. ``[logit_traj, tuned_traj]`` for the same prompt.
@@ -221,21 +232,48 @@ def plot_lens_comparison(
         layer_stride: As in :func:`plot_trajectory`.
         positions: As in :func:`plot_trajectory`.
         titles: Panel titles; by default each trajectory's lens label.
+        fit: As in :func:`plot_trajectory`; one scale for all panels either way.
 
     Returns:
-        The figure: one heatmap axes per trajectory, then the shared colour bar.
+        The figure: the heatmap axes (for each chunk of positions, one per trajectory),
+        then the shared colour bar.
     """
     stat = get_statistic(statistic)
     datas = [heatmap_data(t, stat, layer_stride, positions) for t in trajectories]
-    norm = color_norm(stat, [d.values for d in datas])
-    n_rows, n_cols = datas[0].values.shape
-    fig, axes, cax = _heatmap_figure(n_rows, n_cols, len(datas))
-    for i, (ax, data, traj) in enumerate(zip(axes, datas, trajectories, strict=True)):
-        mesh = draw_trajectory(ax, data, stat, norm, traj)
-        ax.set_title(titles[i] if titles else traj.lens_label, pad=LABEL_PAD + 16)
-        if i:  # panels share the layer axis: name it once
-            ax.set_ylabel("")
-            for text in ax.texts:
-                text.set_visible(text.get_gid() != "layer")
-    fig.colorbar(mesh, cax=cax, label=stat.label)
+    values = [d.values for d in datas]
+    norm = color_norm(stat, values, trajectories[0].log_probs.shape[-1], fit)
+    grid = heatmap_grid(*datas[0].values.shape, len(datas))
+    fig, axes, cax = grid.figure()
+    chunked = len(grid.panels) > len(datas)
+    for ax, (k, cols) in zip(axes, grid.panels, strict=True):
+        data = datas[k].columns(cols)
+        mesh = draw_trajectory(ax, data, stat, norm, trajectories[k])
+        title = titles[k] if titles else trajectories[k].lens_label
+        if chunked:
+            title += f", positions {data.positions[0]}–{data.positions[-1]}"
+        ax.set_title(title, fontsize=10, pad=FONT_SIZE * 2.2)
+        if ax.get_position().x0 > axes[0].get_position().x0 + 1e-6:
+            _hide_layer_names(ax)  # panels side by side share the layer axis
+    bar = fig.colorbar(mesh, cax=cax, extend=extend(norm, values))
+    bar.set_label(stat.label, fontsize=9)
+    bar.ax.tick_params(labelsize=FONT_SIZE)
+    shown = datas[0].positions
+    labels = [trajectories[0].input_labels(MAX_CHARS)[p] for p in shown] + [
+        trajectories[0].target_labels(MAX_CHARS)[p] for p in shown]
+    _write_legend(fig, legend_line(datas, labels))
     return fig
+
+
+def _write_legend(fig: Figure, line: str) -> None:
+    """The legend line under the panels, wrapped by characters (``wrap=True`` is slow)."""
+    chars = int(fig.get_figwidth() * 72 / (FONT_SIZE * 0.56))
+    for i, part in enumerate(reversed(textwrap.wrap(line, chars))):
+        fig.add_artist(CachedText(0.1 / fig.get_figwidth(), (0.06 + 0.15 * i) / fig.get_figheight(),
+                                  part, transform=fig.transFigure, fontsize=FONT_SIZE,
+                                  color="0.25", parse_math=False, gid="legend"))
+
+
+def _hide_layer_names(ax: Axes) -> None:
+    ax.set_ylabel("")
+    for text in ax.texts:
+        text.set_visible(text.get_gid() not in ("layer", "row-label"))

@@ -9,7 +9,9 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from lensbook.analysis.statistic import STATISTICS
 from lensbook.analysis.tables import COLUMNS, PREFERRED_UNITS, pick_unit
+from lensbook.plotting.layout import panels_per_row
 
 COPY_LABELS = {
     "probability": "probability of the copied token",
@@ -20,11 +22,39 @@ COPY_LABELS = {
 }
 
 
-def line_panels(n: int, width: float = 4.4, margin: float = 1.4,
+# Human names of the metrics in tidy tables (the statistics' come from their registry).
+METRIC_TITLES = {
+    "kl": "KL(output ‖ lens)",
+    "ce": "cross-entropy to next token",
+    "entropy": "entropy",
+    "bias": "bias: KL(output marginal ‖ lens marginal)",
+    "top1_agreement": "top-1 agrees with the output",
+    "top1": "top-1 agrees with the output",
+    "copy_rate": "copy rate: top-1 is the input token",
+}
+
+
+def metric_title(metric: str) -> str:
+    """A human name for a metric id (``"cross_entropy"`` -> ``"cross-entropy to next token"``)."""
+    if metric in METRIC_TITLES:
+        return METRIC_TITLES[metric]
+    return STATISTICS[metric].title if metric in STATISTICS else metric.replace("_", " ")
+
+
+def line_panels(n: int, width: float = 3.6, margin: float = 0.9, height: float = 3.2,
                 sharey: bool = False) -> tuple[Figure, list[Axes]]:
-    """A figure with ``n`` side-by-side panels of ``width`` inches each (plus ``margin``)."""
-    fig = Figure(figsize=(width * n + margin, 3.6), layout="constrained")
-    return fig, list(fig.subplots(1, n, squeeze=False, sharey=sharey)[0])
+    """A figure with ``n`` panels of ``width`` inches, as many per row as fit the width limit.
+
+    Panels wrap onto more rows rather than make the figure wider than
+    :data:`lensbook.plotting.layout.MAX_WIDTH`; unused cells of the last row are removed.
+    """
+    cols = panels_per_row(n, width, margin)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(width * cols + margin, height * rows), layout="constrained")
+    grid = list(fig.subplots(rows, cols, squeeze=False, sharey=sharey).ravel())
+    for spare in grid[n:]:
+        spare.remove()
+    return fig, grid[:n]
 
 
 def plot_layer_metrics(
@@ -43,13 +73,14 @@ def plot_layer_metrics(
             the table has (a metric is often given in both nats/token and bits/byte).
 
     Returns:
-        The figure, one axes per metric, y axes labelled ``"metric (unit)"``.
+        The figure, one axes per metric (as many per row as fit the notebook), each titled
+        with the metric's human name and unit and its y axis labelled with the unit.
     """
     missing = set(COLUMNS) - set(df.columns)
     if missing:
         raise ValueError(f"the table lacks columns {sorted(missing)}; it needs {COLUMNS}")
     metrics = list(metrics) if metrics is not None else list(dict.fromkeys(df["metric"]))
-    fig, axes = line_panels(len(metrics), width=4.2, margin=1.2)
+    fig, axes = line_panels(len(metrics))
     for ax, metric in zip(axes, metrics, strict=True):
         rows = df[df["metric"] == metric]
         if rows.empty:
@@ -57,16 +88,17 @@ def plot_layer_metrics(
         unit = pick_unit(rows, units)
         sns.lineplot(data=rows[rows["unit"] == unit], x="layer", y="value", hue="lens",
                      marker="o", errorbar=None, ax=ax)
-        ax.set_ylabel(f"{metric} ({unit})")
-        ax.set_xlabel("layer")
-        ax.set_title(metric)
+        ax.set_ylabel(unit)
+        ax.set_xlabel("layer (last = output)")
+        ax.set_title(f"{metric_title(metric)} ({unit})", fontsize=10)
     return fig
 
 
 
 def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str = "depth",
                          metric: str = "cross-entropy",
-                         authors: pd.DataFrame | None = None) -> Figure:
+                         authors: pd.DataFrame | None = None,
+                         sizes: Sequence[str] | None = None) -> Figure:
     """One panel per lens, one line per model: the paper's Figs. 5 and 14.
 
     Args:
@@ -77,18 +109,25 @@ def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str =
         metric: What ``value`` is, for the y label.
         authors: The paper's own curves of the same models, drawn dashed in each model's
             colour (:func:`lensbook.analysis.authors.authors_curves`; same columns).
+        sizes: The models from smallest to largest (a size series, Fig. 5): the legend
+            follows this order and the colours grade from light to dark with size. By
+            default (model families, Fig. 14) models keep their order and distinct colours.
 
     Returns:
         The figure; the panels share their y axis so that the lenses compare directly.
     """
     lenses = list(dict.fromkeys(curves["lens"]))
-    models = list(dict.fromkeys(curves["model"]))  # legend in the order given
+    models = list(sizes) if sizes is not None else list(dict.fromkeys(curves["model"]))
     fig, axes = line_panels(len(lenses), sharey=True)
-    colours = dict(zip(models, sns.color_palette(n_colors=len(models)), strict=True))
+    palette = (sns.color_palette("crest", n_colors=len(models)) if sizes is not None
+               else sns.color_palette(n_colors=len(models)))
+    colours = dict(zip(models, palette, strict=True))
     for ax, lens in zip(axes, lenses, strict=True):
         sns.lineplot(data=curves[curves["lens"] == lens], x=x, y="value", hue="model",
                      hue_order=models, palette=colours, marker="o", errorbar=None, ax=ax,
                      legend=ax is axes[-1])
+        if sizes is not None and ax.get_legend() is not None:
+            ax.get_legend().set_title("model (small to large)")
         if authors is not None:
             _draw_authors(ax, authors[authors["lens"] == lens], x, colours)
         ax.set_title(lens)
@@ -124,6 +163,10 @@ def plot_training_history(history: pd.DataFrame, *, log_scale: bool = True) -> F
     ax = fig.subplots()
     sns.lineplot(data=history, x="step", y=column, hue="layer", palette="viridis",
                  legend="full", ax=ax)
+    layers = history["layer"].nunique()
+    if layers > 8:  # a deep model's legend in columns, so it fits the figure's height
+        sns.move_legend(ax, "upper right", ncol=-(-layers // 8), fontsize="small",
+                        title="layer")
     if log_scale:
         ax.set_yscale("log")
     ax.set_ylabel(f"KL(output ‖ lens) ({unit})")

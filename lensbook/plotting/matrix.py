@@ -8,6 +8,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from lensbook.analysis.transfer import transfer_grid
+from lensbook.plotting.layout import MAX_WIDTH
 
 ANNOTATE_UP_TO = 12  # write each cell's value in matrices of at most this many rows
 
@@ -29,7 +30,8 @@ def plot_matrix(frame: pd.DataFrame | np.ndarray, *, label: str, title: str, xla
         The figure; ``fig.axes[0]`` holds the mesh.
     """
     n = max(np.shape(frame))
-    fig = Figure(figsize=(0.45 * n + 2.5, 0.4 * n + 1.8), layout="constrained")
+    side = min(0.45 * n, MAX_WIDTH - 2.5)  # a deep model's matrix shrinks to the width limit
+    fig = Figure(figsize=(side + 2.5, side * 0.9 + 1.8), layout="constrained")
     ax = fig.add_subplot()
     sns.heatmap(frame, ax=ax, square=True, annot=n <= ANNOTATE_UP_TO, fmt=fmt,
                 annot_kws={"fontsize": 7}, cbar_kws={"label": label}, **heatmap)
