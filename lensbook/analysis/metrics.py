@@ -71,3 +71,36 @@ def target_rank(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     target_score = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1))
     rank = (logits > target_score).sum(-1) + 1
     return torch.where(valid, rank, torch.zeros_like(rank))
+
+
+def clr(logx: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Centred log-ratio ``log x - Σ_i w_i log x_i`` (uniform ``w`` by default).
+
+    Maps the simplex onto a Euclidean space (Aitchison geometry). ``logx`` may be
+    log-probabilities, logits or a difference of logits: a constant added to every
+    entry cancels. ``weight`` (``(..., vocab)``, non-negative, summing to 1) is the
+    reference measure of Egozcue & Pawlowsky-Glahn (2016): it lets rare tokens count less.
+    """
+    centre = logx.mean(-1, keepdim=True) if weight is None else \
+        (weight * logx).sum(-1, keepdim=True)
+    return logx - centre
+
+
+def aitchison_inner(logx: torch.Tensor, logy: torch.Tensor,
+                    weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Aitchison inner product ``Σ_i w_i clr(x)_i clr(y)_i`` (mean over ``i`` unweighted)."""
+    product = clr(logx, weight) * clr(logy, weight)
+    return product.mean(-1) if weight is None else (weight * product).sum(-1)
+
+
+def aitchison_similarity(logx: torch.Tensor, logy: torch.Tensor,
+                         weight: torch.Tensor | None = None,
+                         eps: float = 1e-12) -> torch.Tensor:
+    """Cosine of two compositions in Aitchison geometry; ``-1 <= s <= 1``, symmetric.
+
+    ``s = 1`` when ``y`` is ``x`` raised to a positive power (the same *change* of
+    the distribution, stronger or weaker). Applied to two changes (``log p' - log p``),
+    it asks whether they push the distribution the same way.
+    """
+    norms = aitchison_inner(logx, logx, weight) * aitchison_inner(logy, logy, weight)
+    return aitchison_inner(logx, logy, weight) / norms.sqrt().clamp_min(eps)

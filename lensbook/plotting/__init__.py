@@ -3,7 +3,8 @@
 The modules are chart kinds, not case studies: :mod:`~lensbook.plotting.lines` (one
 panel per metric, lens or case), :mod:`~lensbook.plotting.matrix` (layer × layer
 matrices), :mod:`~lensbook.plotting.heatmap` (trajectory heatmaps),
-:mod:`~lensbook.plotting.bars` and :mod:`~lensbook.plotting.text`. They draw tables
+:mod:`~lensbook.plotting.bars`, :mod:`~lensbook.plotting.scatter` and
+:mod:`~lensbook.plotting.text`. They draw tables
 and trajectories that :mod:`lensbook.analysis` shaped; none computes data.
 
 Every function builds a new :class:`matplotlib.figure.Figure` directly (not through
@@ -36,21 +37,25 @@ from lensbook.plotting.heatmap import (
     strided_layers,
 )
 from lensbook.plotting.lines import (
+    plot_alignment_by_layer,
     plot_copy_curves,
     plot_layer_metrics,
     plot_models_by_layer,
     plot_training_history,
 )
 from lensbook.plotting.matrix import plot_layer_similarity, plot_transfer_matrix
+from lensbook.plotting.scatter import plot_influence
 from lensbook.plotting.text import plot_prediction_depth
 
 __all__ = [
+    "plot_alignment_by_layer",
     "plot_copy_curves",
     "plot_depth_by_group",
     "plot_detection",
     "HeatmapData",
     "heatmap_data",
     "plot_layer_metrics",
+    "plot_influence",
     "plot_layer_similarity",
     "plot_lens_comparison",
     "plot_models_by_layer",

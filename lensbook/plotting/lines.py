@@ -220,3 +220,25 @@ def _occurrence_styles(rows: pd.DataFrame) -> dict:
     occurrences = list(dict.fromkeys(rows["occurrence"]))
     dashes = {o: (3, 2) if o == "first" else "" for o in occurrences}
     return {"style": "occurrence", "style_order": occurrences, "dashes": dashes}
+
+
+def plot_alignment_by_layer(summary: pd.DataFrame) -> Figure:
+    """Stimulus–response alignment per layer, one line per lens (the paper's Fig. 9).
+
+    Args:
+        summary: :func:`lensbook.analysis.stimulus_response.alignment_by_layer`: index
+            ``(layer, lens)``, columns ``mean`` and ``stderr``.
+
+    Returns:
+        The figure: mean Aitchison similarity with ±1 standard error bars; the last
+        layer is the last block's output, where every lens is the model's head.
+    """
+    fig, (ax,) = line_panels(1, width=5.6, margin=0.4)
+    for lens, rows in summary.reset_index().groupby("lens", sort=False):
+        ax.errorbar(rows["layer"], rows["mean"], yerr=rows["stderr"], marker="o",
+                    capsize=3, label=lens)
+    ax.axhline(0, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="layer perturbed (last = the head's input)", ylabel="Aitchison similarity",
+           title="stimulus–response alignment")
+    ax.legend()
+    return fig
