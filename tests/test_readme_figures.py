@@ -97,9 +97,31 @@ def readme_images() -> list[str]:
 
 
 def test_every_readme_image_exists_and_the_key_figures_are_shown():
-    images = readme_images()
+    images = [path for path in readme_images() if "://" not in path]  # not the badges
     missing = [path for path in images if not (ROOT / path).is_file()]
     assert not missing, missing
     for name in KEY_FIGURES:
         assert f"docs/figures/{name}.png" in images, name
     assert not (ROOT / "figures").exists(), "the orphan figures/ folder is back"
+
+
+def test_the_gallery_command_copies_shown_figures_and_drops_stale_ones(tmp_path):
+    import base64
+
+    script = load_gallery_script()
+    cell = {"cell_type": "code", "source": ['fig = plot()\n', 'plotting.save_figure(fig, "01_x")'],
+            "outputs": [{"output_type": "execute_result",
+                         "data": {"image/png": base64.b64encode(b"png bytes").decode()}}]}
+    (tmp_path / "01_demo.ipynb").write_text(json.dumps({"cells": [cell]}))
+    out = tmp_path / "figures"
+    out.mkdir()
+    (out / "gone.png").write_bytes(b"old")
+    args = ["--notebooks", str(tmp_path), "--out", str(out)]
+    assert script.main([*args, "--check"]) == 1
+    assert script.main(args) == 0
+    assert script.committed(out) == {"01_x": b"png bytes"}
+    assert script.main([*args, "--check"]) == 0
+    cell["outputs"] *= 2  # a saved figure shown twice: which one is it?
+    (tmp_path / "01_demo.ipynb").write_text(json.dumps({"cells": [cell]}))
+    with pytest.raises(ValueError, match="shows 2 images"):
+        script.gallery(tmp_path)
