@@ -24,7 +24,7 @@ NBVAL := $(PY) -m pytest --nbval --nbval-current-env notebooks \
 	--nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
 
 .PHONY: setup lab test unit notebooks notebooks-portable widgets-oldest lint browser-setup \
-	browser-status clean
+	browser-status clean gallery
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,11 @@ unit: setup
 
 notebooks: setup
 	$(NBVAL)
+
+# docs/figures/: the figures the executed notebooks show, taken from their stored outputs
+# (cheap, runs nothing; re-execute the notebooks first). tests/test_readme_figures.py checks it.
+gallery: setup
+	$(PY) scripts/gallery.py
 
 # The notebooks once more under other CPU kernels: a printed number that moves is a bug.
 notebooks-portable: setup

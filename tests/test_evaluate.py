@@ -1,13 +1,19 @@
 """Evaluation metrics against an independent full-tensor computation; transfer matrix."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
 import torch
 
 from lensbook import LogitLens, TunedLens
-from lensbook.analysis.evaluate import evaluate_lenses, pivot, save_metrics
+from lensbook.analysis.evaluate import (
+    evaluate_lenses,
+    pivot,
+    save_metrics,
+    unigram_cross_entropy,
+)
 from lensbook.analysis.transfer import transfer_matrix
 from lensbook.training.data import TokenChunks
 from tests.tiny_models import VOCAB, make_model
@@ -110,3 +116,10 @@ def test_save_metrics_writes_csv_and_json(setup, tmp_path):
     csv, js = save_metrics(frame, tmp_path / "out" / "metrics")
     pd.testing.assert_frame_equal(pd.read_csv(csv), frame)
     assert len(json.loads(js.read_text())) == len(frame)
+
+
+def test_unigram_cross_entropy_is_the_loss_of_smoothed_token_frequencies():
+    train = torch.tensor([[0, 0, 0, 1]])  # counts + 1: 4, 2, 1 of 7 (vocabulary 3)
+    test = torch.tensor([[2, 0, 1], [1, 2, 0]])  # next tokens 0, 1, 2, 0
+    expected = -(2 * math.log(4 / 7) + math.log(2 / 7) + math.log(1 / 7)) / 4
+    assert unigram_cross_entropy(train, test, 3) == pytest.approx(expected)

@@ -65,3 +65,63 @@ def test_the_authors_column_cites_the_shipped_data():
         numbers = re.findall(r"\d+\.\d+(?![A-Za-z\d])", row[-2])  # not "2.7B"
         missing = [n for n in numbers if n not in known]
         assert not missing, f"{missing} of {row[0]!r} are not in lensbook/paper_data"
+
+
+def load_gallery_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gallery", ROOT / "scripts" / "gallery.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GALLERY = ROOT / "docs" / "figures"
+# The README shows these next to the paper's claims: logit vs tuned lens, bias, bits/byte
+# across model sizes, prediction depth.
+KEY_FIGURES = ("paper_fig1", "paper_fig3", "paper_fig5", "04_depth_text_tuned")
+
+
+def test_the_gallery_is_the_figures_the_notebooks_show():
+    script = load_gallery_script()
+    made = script.gallery(ROOT / "notebooks")
+    assert len(made) >= 20, sorted(made)
+    shown = script.committed(GALLERY)
+    assert sorted(shown) == sorted(made), "run `make gallery` (docs/figures/ is stale)"
+    stale = [name for name in made if shown[name] != made[name]]
+    assert not stale, f"{stale} differ from the notebooks' outputs: run `make gallery`"
+
+
+def readme_images() -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", (ROOT / "README.md").read_text())
+
+
+def test_every_readme_image_exists_and_the_key_figures_are_shown():
+    images = [path for path in readme_images() if "://" not in path]  # not the badges
+    missing = [path for path in images if not (ROOT / path).is_file()]
+    assert not missing, missing
+    for name in KEY_FIGURES:
+        assert f"docs/figures/{name}.png" in images, name
+    assert not (ROOT / "figures").exists(), "the orphan figures/ folder is back"
+
+
+def test_the_gallery_command_copies_shown_figures_and_drops_stale_ones(tmp_path):
+    import base64
+
+    script = load_gallery_script()
+    cell = {"cell_type": "code", "source": ['fig = plot()\n', 'plotting.save_figure(fig, "01_x")'],
+            "outputs": [{"output_type": "execute_result",
+                         "data": {"image/png": base64.b64encode(b"png bytes").decode()}}]}
+    (tmp_path / "01_demo.ipynb").write_text(json.dumps({"cells": [cell]}))
+    out = tmp_path / "figures"
+    out.mkdir()
+    (out / "gone.png").write_bytes(b"old")
+    args = ["--notebooks", str(tmp_path), "--out", str(out)]
+    assert script.main([*args, "--check"]) == 1
+    assert script.main(args) == 0
+    assert script.committed(out) == {"01_x": b"png bytes"}
+    assert script.main([*args, "--check"]) == 0
+    cell["outputs"] *= 2  # a saved figure shown twice: which one is it?
+    (tmp_path / "01_demo.ipynb").write_text(json.dumps({"cells": [cell]}))
+    with pytest.raises(ValueError, match="shows 2 images"):
+        script.gallery(tmp_path)

@@ -58,6 +58,13 @@ def test_depth_table_groups_positions_by_predicted_token():
     assert most_frequent(torch.tensor([[5, 5, 1], [5, 1, 2]]), 2) == {5, 1}
 
 
+def test_frequency_ranking_is_in_frequency_order_not_id_order():
+    from lensbook.analysis.depth import frequency_ranking
+
+    ids = torch.tensor([[7, 7, 7, 2], [2, 9, 9, 3], [3, 3, 3, 3]])  # 3 x5, 7 x3, 2 x2, 9 x2
+    assert frequency_ranking(ids, 4) == [3, 7, 2, 9]  # the tie 2/9: lower id first
+
+
 def test_depth_plot_has_bars_per_lens():
     import pandas as pd
 

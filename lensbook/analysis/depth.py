@@ -136,7 +136,15 @@ def depth_table(
     return pd.DataFrame(rows, columns=columns)
 
 
-def most_frequent(ids: torch.Tensor, k: int) -> set[int]:
-    """The ``k`` most frequent token ids in ``ids`` (any shape)."""
+def frequency_ranking(ids: torch.Tensor, k: int) -> list[int]:
+    """The ``k`` most frequent token ids in ``ids`` (any shape), most frequent first.
+
+    Ties keep the lower id first, so the ranking is the same on every machine.
+    """
     counts = torch.bincount(ids.flatten())
-    return set(counts.argsort(descending=True)[:k].tolist())
+    return torch.sort(counts, descending=True, stable=True).indices[:k].tolist()
+
+
+def most_frequent(ids: torch.Tensor, k: int) -> set[int]:
+    """The ``k`` most frequent token ids in ``ids`` (any shape), as a set."""
+    return set(frequency_ranking(ids, k))

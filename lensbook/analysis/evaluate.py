@@ -185,3 +185,25 @@ def pivot(frame: pd.DataFrame, metric: str = "kl", unit: str = "nats/token") -> 
     """One metric as a ``layer x lens`` table (handy for printing and plotting)."""
     chosen = frame[(frame.metric == metric) & (frame.unit == unit)]
     return chosen.pivot(index="layer", columns="lens", values="value")
+
+
+def unigram_cross_entropy(train_ids: torch.Tensor, test_ids: torch.Tensor,
+                          vocab_size: int) -> float:
+    """Cross-entropy (nats/token) of a predictor that ignores the context entirely.
+
+    It always predicts the token frequencies of ``train_ids`` (add-one smoothed, so no
+    token has probability zero): the loss of "always guess the most frequent tokens",
+    a floor that any reader of a model's hidden states should beat. Scored, as ``ce`` in
+    :func:`evaluate_lenses`, on the next token of every position of every chunk.
+
+    Args:
+        train_ids: Token ids to count, any shape.
+        test_ids: Held-out chunks ``(n_chunks, seq_len)``.
+        vocab_size: Size of the vocabulary.
+
+    Returns:
+        Mean ``-log p(next token)`` over ``test_ids[:, 1:]``.
+    """
+    counts = torch.bincount(train_ids.flatten(), minlength=vocab_size).double() + 1.0
+    logp = (counts / counts.sum()).log()
+    return float(-logp[test_ids[:, 1:].flatten()].mean())

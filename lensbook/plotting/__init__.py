@@ -4,7 +4,8 @@ The modules are chart kinds, not case studies: :mod:`~lensbook.plotting.lines` (
 panel per metric, lens or case), :mod:`~lensbook.plotting.matrix` (layer × layer
 matrices), :mod:`~lensbook.plotting.heatmap` (trajectory heatmaps),
 :mod:`~lensbook.plotting.bars`, :mod:`~lensbook.plotting.scatter` and
-:mod:`~lensbook.plotting.text`. They draw tables
+:mod:`~lensbook.plotting.text`, and :mod:`~lensbook.plotting.live` redraws the training
+loss while a lens trains. They draw tables
 and trajectories that :mod:`lensbook.analysis` shaped; none computes data.
 
 Every function builds a new :class:`matplotlib.figure.Figure` directly (not through
@@ -43,11 +44,13 @@ from lensbook.plotting.lines import (
     plot_models_by_layer,
     plot_training_history,
 )
+from lensbook.plotting.live import LiveTrainingPlot
 from lensbook.plotting.matrix import plot_layer_similarity, plot_transfer_matrix
 from lensbook.plotting.scatter import plot_influence
 from lensbook.plotting.text import plot_prediction_depth
 
 __all__ = [
+    "LiveTrainingPlot",
     "plot_alignment_by_layer",
     "plot_copy_curves",
     "plot_depth_by_group",

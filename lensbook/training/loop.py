@@ -188,11 +188,18 @@ class _Run:
             for step in range(self.start, self.config.steps):
                 self.step(step)
                 bar.update()
-                bar.set_postfix_str("KL " + " ".join(f"{v:.3f}" for v in self.history.loss[-1]))
+                bar.set_postfix_str(self._postfix())
                 if self._checkpoint_due(step + 1):
                     self.save(step + 1)
                 if on_step is not None:
                     on_step(step + 1, self.history)
+
+    def _postfix(self) -> str:
+        """Every layer's KL at the last step, first layer first, in bits/byte when known."""
+        factor = self.history.bits_per_byte_factor
+        unit, scale = ("nats/token", 1.0) if factor is None else ("bits/byte", factor)
+        return f"KL ({unit}) per layer " + " ".join(
+            f"{v * scale:.3f}" for v in self.history.loss[-1])
 
     def step(self, step: int) -> None:
         """One optimiser update from the step's global batch (0-based ``step``)."""
