@@ -1,0 +1,371 @@
+"""The exercise system: checks explain failures, the generator drops solutions, student
+notebooks run and print an explanation at every check instead of a traceback."""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import torch
+
+import lensbook
+from lensbook.analysis.depth import TextDepth
+from lensbook.exercises import (
+    ExerciseNotSolved,
+    core,
+    nb01,
+    nb02,
+    nb03,
+    nb04,
+    nb06,
+    strict,
+    student_mode,
+)
+from lensbook.exercises.student import strip_code, strip_markdown, student_notebook
+from lensbook.training.history import TrainHistory
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+WITH_EXERCISES = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")
+                        if "# BEGIN SOLUTION" in p.read_text())
+CHECK = re.compile(r"\bnb\d\d\.check_\w+\(")
+
+
+@pytest.fixture(autouse=True)
+def raising():
+    """Checks raise in these tests (as in the solution notebooks); student mode afterwards."""
+    strict()
+    yield
+    student_mode()
+
+
+def fails(match):
+    return pytest.raises(ExerciseNotSolved, match=match)
+
+
+# The mode switch ---------------------------------------------------------------------------
+@core.exercise("Exercise 9")
+def _demo(answer):
+    core.require(answer == 42, "the answer must be 42")
+    return "42 it is"
+
+
+def test_modes_print_or_raise(capsys):
+    _demo(42)
+    assert capsys.readouterr().out == "✓ Exercise 9: 42 it is\n"
+    with fails("Exercise 9: the answer must be 42"):
+        _demo(None)
+    student_mode()
+    _demo(None)  # no exception
+    assert capsys.readouterr().out == "✗ Exercise 9 is not solved yet: the answer must be 42\n"
+
+
+def test_exercise_not_solved_is_an_assertion_and_a_lensbook_error():
+    assert issubclass(ExerciseNotSolved, AssertionError)
+    assert issubclass(ExerciseNotSolved, lensbook.LensbookError)
+
+
+# The generator -------------------------------------------------------------------------------
+SOLVED = """answer = None  # your code here
+# BEGIN SOLUTION
+answer = 6 * 7
+# END SOLUTION
+nb01.check_first_layer(answer, traj)"""
+
+
+def test_strip_code_keeps_stub_and_check():
+    stub = "answer = None  # your code here\nnb01.check_first_layer(answer, traj)"
+    assert strip_code(SOLVED) == stub
+    assert strip_code("x = 1") == "x = 1"
+    with pytest.raises(ValueError, match="never closed"):
+        strip_code("# BEGIN SOLUTION\nx = 1")
+    with pytest.raises(ValueError, match="without"):
+        strip_code("x = 1\n# END SOLUTION")
+
+
+def test_strip_markdown_drops_solution_details_only():
+    text = ("Question?\n\n<details><summary>Solution</summary>\n\nsecret\n</details>\n"
+            "<details><summary>Hint</summary>look</details>")
+    assert strip_markdown(text) == "Question?\n\n<details><summary>Hint</summary>look</details>"
+
+
+def test_student_notebook_on_a_synthetic_notebook():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Exercises\n<details><summary>Solutions</summary>x"
+                                      "</details>"),
+        nbformat.v4.new_code_cell(SOLVED, outputs=[nbformat.v4.new_output(
+            "stream", text="✓ done")], execution_count=3)])
+    out = student_notebook(json.loads(nbformat.writes(nb)))
+    assert out["cells"][0]["source"] == "## Exercises"
+    code = out["cells"][1]
+    assert "6 * 7" not in code["source"] and "check_first_layer" in code["source"]
+    assert code["outputs"] == [] and code["execution_count"] is None
+    assert len(nb.cells[1].outputs) == 1  # the source is unchanged
+
+
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
+def test_generated_student_notebooks_have_no_solution_and_every_check(path):
+    source = json.loads(path.read_text())
+    student = student_notebook(source)
+    assert len(student["cells"]) == len(source["cells"])
+    for before, after in zip(source["cells"], student["cells"], strict=True):
+        text = "".join(after["source"])
+        assert "SOLUTION" not in text and "<summary>Solution" not in text
+        assert CHECK.findall("".join(before["source"])) == CHECK.findall(text)
+        assert before.get("id") == after.get("id")
+    checks = [c for c in student["cells"] if CHECK.search("".join(c["source"]))]
+    assert len(checks) >= 3, "every notebook has at least three checked exercises"
+    for cell in checks:  # every stub is still there
+        assert "None  # your code here" in "".join(cell["source"])
+
+
+# Checks of notebook 01 -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    model, tokenizer = lensbook.load_model("lensbook-tiny")
+    return model, tokenizer, lensbook.LogitLens.from_model(model)
+
+
+@pytest.fixture(scope="module")
+def traj(tiny):
+    model, tokenizer, lens = tiny
+    return lensbook.trajectory(model, tokenizer, lens, ["The for statement is used to iterate over the items of a list"])[0]
+
+
+def test_nb01_first_layer(traj, capsys):
+    depth = int(lensbook.prediction_depth(traj)[-1])
+    nb01.check_first_layer(depth, traj)
+    assert capsys.readouterr().out.startswith("✓")
+    with fails("must be an int, got None"):
+        nb01.check_first_layer(None, traj)
+    assert 0 < depth < traj.num_layers, "the prompt should test both failures"
+    with fails(f"layer {depth} already predicts"):
+        nb01.check_first_layer(depth + 1, traj)
+    with fails("look higher up"):
+        nb01.check_first_layer(depth - 1, traj)
+
+
+def test_nb01_confidence(traj):
+    has_next = traj.targets >= 0
+    probs = traj.log_probs[:, has_next].exp()
+    right = pd.DataFrame({"confidence": probs.max(-1).values.mean(1),
+                          "accuracy": (probs.argmax(-1) == traj.targets[has_next]).float().mean(1)})
+    nb01.check_confidence(right, traj)
+    with fails("one row per layer"):
+        nb01.check_confidence(right.iloc[:-1], traj)
+    with fails("lacks the column"):
+        nb01.check_confidence(right[["confidence"]], traj)
+    with fails("confidence does not follow its definition"):
+        nb01.check_confidence(right.assign(confidence=right.confidence * 0.9), traj)
+
+
+def test_nb01_copy(tiny):
+    prompt = "for item in items:\n    print("
+    t = lensbook.trajectory(*tiny[:2], tiny[2], [prompt])[0]
+    depth = int(lensbook.prediction_depth(t)[-1])
+    nb01.check_copy(prompt, depth, *tiny)
+    with fails("not copying"):
+        nb01.check_copy("Alice met Bob. Then Alice greeted", 6, *tiny)
+    with fails("the copy layer is the first layer"):
+        nb01.check_copy(prompt, (depth + 1) % 7, *tiny)
+    with fails("non-empty string"):
+        nb01.check_copy(None, None, *tiny)
+
+
+# Checks of notebook 02 -------------------------------------------------------------------------
+def history(losses):
+    return TrainHistory(loss=losses, lr=[1.0] * len(losses), grad_norm=[1.0] * len(losses),
+                        seconds=[1.0] * len(losses), tokens_per_step=8)
+
+
+def test_nb02_gain():
+    curves = history([[4.0, 2.0], [3.0, 1.5], [2.0, 1.0], [1.0, 1.0], [1.0, 0.5]]).to_frame()
+    right = pd.Series({0: 4.0 - 4 / 3, 1: 2.0 - 2.5 / 3})
+    nb02.check_gain(right, curves)
+    with fails("one entry per"):
+        nb02.check_gain(right.iloc[:1], curves)
+    with fails("does not follow its definition"):
+        nb02.check_gain(right * 2, curves)
+
+
+def test_nb02_optimizer():
+    sgd = history([[4.0, 2.0], [2.0, 1.0], [1.0, 0.5]])
+    adam = history([[4.0, 2.0], [3.0, 1.8]])
+    nb02.check_optimizer(adam, False, sgd)
+    with fails("adam_ahead must be False"):
+        nb02.check_optimizer(adam, True, sgd)
+    with fails("did not fall"):
+        nb02.check_optimizer(history([[1.0, 1.0], [2.0, 2.0]]), False, sgd)
+    with fails("TrainHistory"):
+        nb02.check_optimizer(None, None, sgd)
+
+
+def test_nb02_bias_only_failures(tiny):
+    model = tiny[0]
+    chunks = lensbook.TokenChunks(torch.randint(0, 4096, (2, 32)), 64, 200)
+    with fails("expected a TunedLens"):
+        nb02.check_bias_only(None, model, chunks)
+    with fails("untrained"):
+        nb02.check_bias_only(lensbook.TunedLens.from_model(model, bias_only=True), model, chunks)
+    full = lensbook.TunedLens.from_model(model)
+    with torch.no_grad():
+        full.translators[0].weight.fill_(0.01)
+    with fails("no matrix"):
+        nb02.check_bias_only(full, model, chunks)
+
+
+# Checks of notebook 03 -------------------------------------------------------------------------
+def results_frame():
+    rows = []
+    for lens, scale in (("logit lens", 3.0), ("tuned lens", 1.0)):
+        for layer in range(3):
+            for metric, value in (("kl", scale * (3 - layer) * (layer + 1)), ("ce", 3.0),
+                                  ("entropy", 2.0 + layer)):
+                rows += [(lens, layer, metric, value, "nats/token"),
+                         (lens, layer, metric, value / 2, "bits/byte")]
+    return pd.DataFrame(rows, columns=["lens", "layer", "metric", "value", "unit"])
+
+
+def test_nb03_largest_ratio():
+    kl = pd.DataFrame({"logit lens": [9.0, 4.0, 1.0], "tuned lens": [1.0, 2.0, 0.5]})
+    nb03.check_largest_ratio(0, kl)
+    with fails("smaller than at layer 0"):
+        nb03.check_largest_ratio(1, kl)
+
+
+def test_nb03_small_eval():
+    results = results_frame()
+    smaller = results.assign(value=results.value * 1.01)
+    nb03.check_small_eval(smaller, results)
+    with fails("no bits/byte rows"):
+        nb03.check_small_eval(smaller[smaller.unit == "nats/token"], results)
+    with fails("equals results exactly"):
+        nb03.check_small_eval(results, results)
+
+
+def test_nb03_overconfident():
+    results = results_frame()
+    right = pd.Series({0: True, 1: False})  # entropy 2, 3 against ce 3; layer 2 is the output
+    nb03.check_overconfident(right, results)
+    with fails("over-confident where its entropy"):
+        nb03.check_overconfident(~right, results)
+    with fails("one entry per"):
+        nb03.check_overconfident(pd.Series({0: True, 1: False, 2: False}), results)
+
+
+# Checks of notebook 04 -------------------------------------------------------------------------
+def depths():
+    text = TextDepth(depth=torch.tensor([0, 1, 2, 2, 1, 0]), output_ids=torch.tensor(
+        [5, 6, 7, 7, 6, 5]), labels=list("abcdef"), num_layers=2, lens_label="tuned lens")
+    return {"tuned lens": [text]}
+
+
+def test_nb04_gaps():
+    ids = torch.tensor([5] * 30 + list(range(8, 2000)))  # 6 and 7 are rare either way
+    nb04.check_gaps({20: nb04.depth_gap(depths(), lensbook.most_frequent(ids, 20)),
+                     1000: nb04.depth_gap(depths(), lensbook.most_frequent(ids, 1000))},
+                    depths(), ids)
+    with fails("needs the keys 20 and 1000"):
+        nb04.check_gaps({20: 1.0}, depths(), ids)
+    with fails("must be a dict"):
+        nb04.check_gaps(None, depths(), ids)
+
+
+def test_nb04_deepest():
+    table = lensbook.depth_table(depths(), {5})
+    nb04.check_deepest(7, table, min_count=2)
+    with fails("larger mean depth"):
+        nb04.check_deepest(5, table, min_count=2)
+    with fails("fewer than 3 times"):
+        nb04.check_deepest(7, table, min_count=3)
+
+
+def test_nb04_code_vs_prose(tiny):
+    model, tokenizer, _ = tiny
+    lens = lensbook.load_published(model)
+    code = "def area(self):\n    return self.width * self.height"
+    prose = "The weather was mild all week, and the children played outside."
+    got = lensbook.text_depths(model, tokenizer, {"t": lens}, [code, prose])["t"]
+    truth = bool(got[0].depth.float().mean() < got[1].depth.float().mean())
+    nb04.check_code_vs_prose(code, prose, truth, model, tokenizer, lens)
+    with fails(f"code_earlier must be {truth}"):
+        nb04.check_code_vs_prose(code, prose, not truth, model, tokenizer, lens)
+    with fails("should be Python"):
+        nb04.check_code_vs_prose(prose, prose, truth, model, tokenizer, lens)
+
+
+# Checks of notebook 06 -------------------------------------------------------------------------
+def covariances(L=4, d=6):
+    x = torch.randn(L, 50, d, generator=torch.Generator().manual_seed(0)).double()
+    x[..., 0] *= 10  # an outlier dimension
+    return torch.stack([torch.cov(layer.T) for layer in x])
+
+
+def test_nb06_outliers():
+    covs = covariances()
+    similarity = lensbook.covariance_similarity(covs)
+    nb06.check_outliers(lensbook.covariance_similarity(covs, drop_outliers=2), covs, similarity)
+    with fails("does not follow its definition"):
+        nb06.check_outliers(similarity, covs, similarity)
+    with fails("must be a torch.Tensor"):
+        nb06.check_outliers(None, covs, similarity)
+
+
+def test_nb06_logit_penalty():
+    rows = [("t", i, j, "penalty", float(i - j) if i >= 0 else 5.0, "nats/token")
+            for i in (-1, 0, 1, 2) for j in range(3)]
+    frame = pd.DataFrame(rows, columns=["lens", "translator", "layer", "metric", "value", "unit"])
+    right = pd.Series({1: 6.0, 2: 6.0})
+    nb06.check_logit_penalty(right, frame)
+    with fails("no logit-lens rows"):
+        nb06.check_logit_penalty(right, frame[frame.translator >= 0])
+    with fails("does not follow its definition"):
+        nb06.check_logit_penalty(right + 1, frame)
+
+
+def test_nb06_variance_rho():
+    covs = covariances()
+    penalty = torch.rand(4, 4, generator=torch.Generator().manual_seed(1))
+    nb06.check_variance_rho(nb06.variance_rho(covs, penalty), covs, penalty)
+    with fails("in \\[-1, 1\\]"):
+        nb06.check_variance_rho(2.0, covs, penalty)
+    with fails("must be a number, got None"):
+        nb06.check_variance_rho(None, covs, penalty)
+
+
+def test_transfer_matrix_no_translator_row_is_the_logit_lens(tiny):
+    model, _, logit = tiny
+    ids = torch.randint(0, 4096, (1, 24), generator=torch.Generator().manual_seed(0))
+    lens = lensbook.load_published(model)
+    frame = lensbook.transfer_matrix(model, lens, ids, no_translator=True)
+    ce = frame[(frame.metric == "ce") & (frame.unit == "nats/token")]
+    none = ce[ce.translator == -1].set_index("layer").value
+    own = lensbook.pivot(lensbook.evaluate_lenses(model, {"logit": logit}, ids), "ce",
+                         "nats/token")["logit"]
+    assert none.to_numpy() == pytest.approx(own.iloc[:-1].to_numpy(), rel=1e-5)
+    assert set(frame.translator) == {-1, *range(lens.num_points)}
+
+
+# Student notebooks, executed -------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
+def test_student_notebook_runs_and_every_check_explains(path, tmp_path):
+    """The stubs fail their checks with the invariant's message, never with a traceback."""
+    from nbclient import NotebookClient
+
+    student_mode()
+    nb = nbformat.reads(json.dumps(student_notebook(json.loads(path.read_text()))), 4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    print(f"{path.stem}: {time.perf_counter() - start:.0f} s")
+    checks = [c for c in nb.cells if c.cell_type == "code" and CHECK.search(c.source)]
+    assert checks
+    for cell in nb.cells:
+        assert all(o.output_type != "error" for o in cell.get("outputs", [])), cell.source
+    for cell in checks:
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        assert re.search(r"^✗ Exercise \d+ is not solved yet: \S.{20,}", text, re.M), \
+            (cell.source, text)
