@@ -247,12 +247,12 @@ def test_nb03_small_eval():
 
 def test_nb03_overconfident():
     results = results_frame()
-    right = pd.Series({0: True, 1: False})  # entropy 2, 3 against ce 3; layer 2 is the output
+    right = pd.Series({0: True, 1: False, 2: False})  # entropy 2, 3, 4 against ce 3
     nb03.check_overconfident(right, results)
     with fails("over-confident where its entropy"):
         nb03.check_overconfident(~right, results)
     with fails("one entry per"):
-        nb03.check_overconfident(pd.Series({0: True, 1: False, 2: False}), results)
+        nb03.check_overconfident(right.iloc[:2], results)
 
 
 # Checks of notebook 04 -------------------------------------------------------------------------
