@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import lensbook
+from lensbook.analysis import iterative
 from lensbook.analysis.depth import TextDepth
 from lensbook.exercises import (
     ExerciseNotSolved,
@@ -20,7 +22,13 @@ from lensbook.exercises import (
     nb02,
     nb03,
     nb04,
+    nb05,
     nb06,
+    nb07,
+    nb08,
+    nb09,
+    nb10,
+    nb11,
     strict,
     student_mode,
 )
@@ -131,7 +139,8 @@ def tiny():
 @pytest.fixture(scope="module")
 def traj(tiny):
     model, tokenizer, lens = tiny
-    return lensbook.trajectory(model, tokenizer, lens, ["The for statement is used to iterate over the items of a list"])[0]
+    prompt = "The for statement is used to iterate over the items of a list"
+    return lensbook.trajectory(model, tokenizer, lens, [prompt])[0]
 
 
 def test_nb01_first_layer(traj, capsys):
@@ -346,6 +355,148 @@ def test_transfer_matrix_no_translator_row_is_the_logit_lens(tiny):
                          "nats/token")["logit"]
     assert none.to_numpy() == pytest.approx(own.iloc[:-1].to_numpy(), rel=1e-5)
     assert set(frame.translator) == {-1, *range(lens.num_points)}
+
+
+# Checks of notebooks 05, 07-11 ------------------------------------------------------------------
+def test_nb05_last_position():
+    rng = np.random.default_rng(0)
+    full = {"len": {name: (rng.normal(size=(4, 3 * 2 * 3)), rng.normal(size=(4, 3 * 2 * 3)))
+                    for name in ("tuned lens", "logit lens")}}
+    last = {"len": {name: tuple(nb05.last_position(x, 3, 2) for x in pair)
+                    for name, pair in full["len"].items()}}
+    nb05.check_last_position(last, full, 2, 3)
+    first = {"len": {name: tuple(x.reshape(4, 3, 2, 3)[:, :, 0].reshape(4, -1) for x in pair)
+                     for name, pair in full["len"].items()}}
+    with fails("other columns than the last position"):
+        nb05.check_last_position(first, full, 2, 3)
+    with fails("expected a dict"):
+        nb05.check_last_position(None, full, 2, 3)
+
+
+def test_nb05_counts_and_best_layer():
+    nb05.check_counts([{"lens": "tokens", "auroc": 0.95}])
+    with fails("does not separate"):
+        nb05.check_counts([{"lens": "tokens", "auroc": 0.55}])
+    rows = [{"lens": f"layer {i}", "auroc": a} for i, a in enumerate((0.5, 0.7, 0.6))]
+    nb05.check_best_layer(rows, 1, 3)
+    with fails("layer 1 has a higher AUROC than layer 2"):
+        nb05.check_best_layer(rows, 2, 3)
+
+
+def copy_summary(top1_second, ce=(3.0, 2.0, 1.0)):
+    rows = []
+    for case in ("held-out text", "random tokens"):
+        for occurrence, rates in (("first", (0.0, 0.0)), ("second", top1_second),
+                                  ("fourth", top1_second)):
+            for layer, rate in enumerate(rates):
+                rows.append((case, "tuned lens", occurrence, layer,
+                             ce[("first", "second", "fourth").index(occurrence)], rate))
+    return pd.DataFrame(rows, columns=["case", "lens", "occurrence", "layer", "cross_entropy",
+                                       "top1"])
+
+
+def test_nb07_checks():
+    summary = copy_summary((0.1, 0.3))
+    nb07.check_frequent(summary, False, 0.5)
+    with fails("copies must be True"):
+        nb07.check_frequent(copy_summary((0.1, 0.6)), False, 0.5)
+    nb07.check_fourth(summary, True)
+    with fails("fourth_easier must be True"):
+        nb07.check_fourth(summary, False)
+    nb07.check_context(torch.tensor([3.0, 2.5]), True, summary)
+    with fails("copying_helps must be False"):
+        nb07.check_context(torch.tensor([3.0, 1.5]), True, summary)
+    with fails("one value per layer"):
+        nb07.check_context(torch.tensor([3.0]), True, summary)
+    nb07.check_threshold(0.3, summary)
+    with fails("still has a copy layer"):
+        nb07.check_threshold(0.1, summary)
+    with fails("no copy layer"):
+        nb07.check_threshold(0.5, summary)
+
+
+def test_nb08_checks(tiny):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model, tokenizer, _ = tiny
+    lens = lensbook.load_published(model)
+    prompt = "print(len(items"
+    t = lensbook.trajectory(model, tokenizer, lens, [prompt])[0]
+    depth = int(lensbook.prediction_depth(t)[-1])
+    nb08.check_bracket(prompt, depth, model, tokenizer, lens)
+    with fails("not a closing bracket"):
+        nb08.check_bracket("x = (1 + 2) *", depth, model, tokenizer, lens)
+    with fails("must open a bracket"):
+        nb08.check_bracket("x = 1", depth, model, tokenizer, lens)
+    sizes = pd.DataFrame({"model": ["a", "a", "b", "b", "b"], "lens": "tuned lens",
+                          "layer": [0, 1, 0, 1, 2], "depth": [0, 1, 0, 0.5, 1],
+                          "value": [1.0, 0.5, 1.0, 0.7, 0.4]})
+    fig = lensbook.plotting.plot_models_by_layer(sizes, x="layer")
+    nb08.check_by_layer(fig, "b", sizes)
+    with fails("'a' has 1 layers"):
+        nb08.check_by_layer(fig, "a", sizes)
+    with fails("x axis must be the layer"):
+        nb08.check_by_layer(lensbook.plotting.plot_models_by_layer(sizes), "b", sizes)
+    families = sizes.assign(lens="logit lens")
+    nb08.check_worst(("a", 0), families)
+    with fails("not the highest"):
+        nb08.check_worst(("b", 2), families)
+
+
+def test_nb09_ratio_and_artifact(tiny, tmp_path):
+    kl = pd.DataFrame({"logit lens": [9.0, 4.0], "Jacobian lens": [3.0, 1.0]})
+    nb09.check_largest_ratio(1, kl)
+    with fails("smaller than at layer 1"):
+        nb09.check_largest_ratio(0, kl)
+    model = tiny[0]
+    lens = lensbook.JacobianLens.from_model(model)
+    path = lensbook.save_jacobian_artifact(lens, tmp_path / "j.pt")
+    nb09.check_artifact(path, 0, lens, model)
+    with fails("not layer 3"):
+        nb09.check_artifact(path, 3, lens, model)
+    with fails("must name the file"):
+        nb09.check_artifact(None, None, lens, model)
+
+
+def test_nb10_checks(tiny):
+    model = tiny[0]
+    ids = torch.randint(0, 4096, (2, 16), generator=torch.Generator().manual_seed(0))
+    summary = iterative.alignment_summary(iterative.update_alignment(model, ids, at="output"))
+    changes = bool((~summary["negative"].between(*nb10.NO_DIRECTION)).any())
+    nb10.check_output_alignment(summary, changes, model, ids)
+    with fails(f"changes must be {changes}"):
+        nb10.check_output_alignment(summary, not changes, model, ids)
+    half = iterative.layer_deletion(model, ids, keep=0.5)
+    full = iterative.layer_deletion(model, ids)
+    ratio = half.set_index("layer").increase / full.set_index("layer").increase
+    nb10.check_half_update(half, ratio, model, ids)
+    with fails("keep=0.5"):
+        nb10.check_half_update(full, ratio, model, ids)
+    curves = pd.DataFrame({"lens": "tuned lens", "layer": [0, 1, 2], "layers": 2,
+                           "value": [0.3, 0.01, 0.02]})
+    nb10.check_tuned_echo(curves, 1)
+    with fails("is 1, not 0"):
+        nb10.check_tuned_echo(curves, 0)
+
+
+def test_nb11_checks():
+    penalty, gap = pd.Series({0: 0.1, 1: 0.3}), pd.Series({0: 5.0, 1: 1.0})
+    nb11.check_worst_layer(1, penalty, gap)
+    with fails("layer 1 pays a larger penalty"):
+        nb11.check_worst_layer(0, penalty, gap)
+    rows = [(lens, layer, metric, value + layer, "bits/byte")
+            for lens, value in (("transfer", 1.0), ("re-fit", 0.8), ("logit lens", 3.0))
+            for layer in range(2) for metric in ("kl", "ce")]
+    rows += [("output", 2, "ce", 1.0, "bits/byte")]
+    frame = pd.DataFrame(rows, columns=["lens", "layer", "metric", "value", "unit"])
+    right = pd.Series({0: 0.2, 1: 0.2})
+    nb11.check_other_slice(frame, right)
+    nb11.check_ce_penalty(right, frame)
+    with fails("does not follow its definition"):
+        nb11.check_ce_penalty(right * 2, frame)
+    with fails("'transfer' and 're-fit'"):
+        nb11.check_other_slice(frame[frame.lens == "logit lens"], right)
 
 
 # Student notebooks, executed -------------------------------------------------------------------
