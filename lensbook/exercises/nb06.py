@@ -30,9 +30,8 @@ def check_outliers(dropped: object, covs: torch.Tensor, similarity: torch.Tensor
     expected = covariance_similarity(covs, drop_outliers=outliers).double()
     inv.close(dropped, expected, "the new similarity matrix", f"covariance_similarity(covs, "
               f"drop_outliers={outliers})", 1e-5)
-    change = (expected - similarity.double()).abs()
-    i, j = divmod(int(change.argmax()), change.shape[1])
-    return f"dropping {outliers} dimensions changes most the similarity of layers {i} and {j}"
+    # Which entry moves most can flip with the CPU's kernels when all moves are tiny: not said.
+    return f"the similarity matrix without the {outliers} highest-variance dimensions"
 
 
 @exercise("Exercise 2")
