@@ -38,7 +38,8 @@ def check_other_slice(frame: object, penalty: object) -> str:
     expected = penalty_of(frame, "kl")
     penalty = inv.a_series(penalty, "penalty", expected.index)
     inv.close(penalty, expected, "penalty", f"KL of 'transfer' minus KL of 're-fit', {UNIT}")
-    return f"on the other slice, layer {int(expected.idxmax())} pays the largest penalty"
+    # Penalties of a few hundredths: which layer is largest can move with the CPU's kernels.
+    return "the transfer penalty on another slice, layer by layer: compare it with `penalty`"
 
 
 @exercise("Exercise 3")
@@ -48,6 +49,4 @@ def check_ce_penalty(ce_penalty: object, frame: pd.DataFrame) -> str:
     ce_penalty = inv.a_series(ce_penalty, "ce_penalty", expected.index)
     inv.close(ce_penalty, expected, "ce_penalty", f"cross-entropy of 'transfer' minus that "
               f"of 're-fit', per layer, {UNIT}, without the output row")
-    kl = penalty_of(frame, "kl")
-    smaller = int((expected.abs() < kl.abs()).sum())
-    return f"the cross-entropy penalty is the smaller of the two at {smaller} of {len(kl)} layers"
+    return "the cross-entropy penalty, layer by layer: compare it with the KL penalty"
