@@ -28,8 +28,8 @@ def check_fewer_prompts(lens: object, more_help: object, full: JacobianLens,
     require(more_help == truth, f"on these chunks the lens fit on {n_full} prompts is "
             f"{'closer' if truth else 'not closer'} to the output on average, so more_help "
             f"must be {truth}")
-    return f"with {n} prompts instead of {n_full}, the Jacobian lens is " \
-           f"{'further from' if truth else 'as close to'} the output on average"
+    # The two means can be close: which is lower is not printed (it may move with the CPU).
+    return f"a Jacobian lens fit on {n} prompts instead of {n_full}, compared on equal chunks"
 
 
 @exercise("Exercise 2")
