@@ -62,5 +62,6 @@ def check_tuned_echo(curves: object, echo_end: object) -> str:
     echo_end = inv.an_int(echo_end, "echo_end", 0, L)
     require(echo_end == truth, f"the first layer whose echo rate is at most the output's "
             f"(the base rate) is {truth}, not {echo_end}")
-    return f"the tuned lens's echo is down to the base rate from layer {truth}"
+    # Echo and base rate are both a few percent: the layer itself may move with the CPU.
+    return "echo_end is the first layer whose echo is at most the base rate (L if none is)"
 
