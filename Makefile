@@ -24,7 +24,7 @@ NBVAL := $(PY) -m pytest --nbval --nbval-current-env notebooks \
 	--nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
 
 .PHONY: setup lab test unit notebooks notebooks-portable widgets-oldest lint browser-setup \
-	browser-status clean gallery
+	browser-status clean gallery student
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ LAB_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lab: setup
 	$(VENV)/bin/jupyter lab $(LAB_FLAGS) notebooks/
+
+# Student notebooks: notebooks/*.ipynb without their solutions (checks kept, outputs cleared).
+student: setup
+	$(PY) -m lensbook.exercises.student notebooks notebooks/student
 
 lint: setup
 	$(PY) -m ruff check lensbook tests benchmarks

@@ -4,7 +4,8 @@ The public API is flat and listed here, in one place: ``lensbook.TunedLens``,
 ``lensbook.train_lens``, ``lensbook.evaluate_lenses``… The layers behind it are
 subpackages (see ``ARCHITECTURE.md``): :mod:`lensbook.core` (model, head, lenses, lens
 files, running lenses over prompts), :mod:`lensbook.training`, :mod:`lensbook.analysis`,
-:mod:`lensbook.embedded` (the shipped models), :mod:`lensbook.plotting`,
+:mod:`lensbook.embedded` (the shipped models), :mod:`lensbook.exercises` (the notebooks'
+self-checking exercises), :mod:`lensbook.plotting`,
 :mod:`lensbook.widgets` and :mod:`lensbook.cli`.
 
 The core is imported eagerly; everything else loads on first use, so ``import
@@ -43,8 +44,8 @@ from lensbook.core.sublayer import NoMidPointError
 from lensbook.core.trajectory import Trajectory
 from lensbook.core.tuned import TunedLens, TunedLensConfig
 
-SUBMODULES = ("analysis", "cli", "core", "embedded", "plotting", "profiles", "training",
-              "widgets")
+SUBMODULES = ("analysis", "cli", "core", "embedded", "exercises", "plotting", "profiles",
+              "training", "widgets")
 
 # Public names of the lazily loaded layers: name -> module.
 LAZY_NAMES = {

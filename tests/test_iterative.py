@@ -79,6 +79,30 @@ def test_deleting_a_block_equals_zeroing_its_output_projections():
     assert deletion.loc[1, "increase"] == pytest.approx(zeroed - deletion.attrs["intact"])
 
 
+def test_keep_interpolates_between_deleting_and_keeping_a_block():
+    model, ids = make_model("gpt2"), sample_ids(batch=2, seq=8)
+    deleted = iterative.layer_deletion(model, ids)
+    kept = iterative.layer_deletion(model, ids, keep=1.0)
+    half = iterative.layer_deletion(model, ids, keep=0.5)
+    assert kept["increase"].abs().max() < 1e-5, "keeping the whole update changes nothing"
+    assert half.attrs["keep"] == 0.5 and deleted.attrs["keep"] == 0.0
+    assert (half["loss"] - deleted["loss"]).abs().min() > 1e-6
+
+
+def test_update_alignment_at_the_output_uses_the_output_gradient():
+    model, ids = make_model("gpt2"), sample_ids(batch=1, seq=8)
+    cells = iterative.update_alignment(model, ids, at="output")
+    blocks = find_parts(model).layers
+    with iterative._stream_gradients(model), iterative._recording(blocks) as pairs:
+        iterative._loss(model, ids).backward()
+    h_in, h_out = pairs[0]
+    expected = F.cosine_similarity((h_out - h_in).detach(), h_out.grad, dim=-1)[0, :-1]
+    got = cells[cells["layer"] == 0].sort_values("position")
+    assert torch.allclose(torch.tensor(got["cosine"].to_numpy()), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="input' or 'output"):
+        iterative.update_alignment(model, ids, at="middle")
+
+
 def test_plot_update_alignment_has_two_labelled_panels():
     cells = pd.DataFrame({"layer": [0, 0, 1, 1], "cosine": [-0.1, 0.2, -0.3, -0.2]})
     deletion = pd.DataFrame({"layer": [0, 1], "increase": [2.0, 0.5]})

@@ -5,7 +5,9 @@ stream, ``Δ_ℓ = block_ℓ(h_ℓ) - h_ℓ``, should point against the gradient
 loss with respect to that stream, ``∇_{h_ℓ} loss``: a first-order step downhill, so
 ``cos(Δ_ℓ, ∇_{h_ℓ} loss) < 0``. The paper finds the cosine negative at almost every
 position of Pythia-6.9B. :func:`update_alignment` measures it; :func:`layer_deletion`
-measures the other half of the figure: how much the loss rises when one block is skipped.
+measures the other half of the figure: how much the loss rises when one block is skipped
+(or, with ``keep``, scaled down). ``update_alignment(..., at="output")`` measures the
+cosine with the gradient at the block's output ``h_{ℓ+1}`` instead of its input.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _block_input(args: tuple, kwargs: dict) -> torch.Tensor:
 
 @contextmanager
 def _recording(blocks: nn.ModuleList) -> Iterator[list[list[torch.Tensor]]]:
-    """Record each block's ``[input, output]`` residual stream; inputs keep their grad."""
+    """Record each block's ``[input, output]`` residual stream; both keep their grad."""
     pairs: list[list[torch.Tensor]] = [[] for _ in blocks]
 
     def before(i: int):
@@ -45,7 +47,10 @@ def _recording(blocks: nn.ModuleList) -> Iterator[list[list[torch.Tensor]]]:
 
     def after(i: int):
         def hook(module, args, kwargs, output):
-            pairs[i].append(_residual(output))
+            h = _residual(output)
+            if h.requires_grad:
+                h.retain_grad()
+            pairs[i].append(h)
         return hook
 
     handles = [b.register_forward_pre_hook(before(i), with_kwargs=True)
@@ -83,19 +88,23 @@ def _loss(model: PreTrainedModel, input_ids: torch.Tensor) -> torch.Tensor:
 
 
 def update_alignment(model: PreTrainedModel, input_ids: torch.Tensor,
-                     batch_size: int = 8) -> pd.DataFrame:
+                     batch_size: int = 8, at: str = "input") -> pd.DataFrame:
     """Cosine between each block's update and the loss gradient at its input, per position.
 
     Args:
         model: A causal LM (its weights get no gradient; only the residual stream does).
         input_ids: ``(sequences, seq)`` token ids.
         batch_size: Sequences per forward/backward pass.
+        at: Where the gradient is taken: ``"input"`` (``h_ℓ``, the paper's) or
+            ``"output"`` (``h_{ℓ+1}``, after the update).
 
     Returns:
         One row per (layer, sequence, position): ``layer`` (the block), ``sequence``,
         ``position``, ``cosine``. The last position of each sequence is left out: no
         loss depends on it, so its gradient is zero.
     """
+    if at not in ("input", "output"):
+        raise ValueError(f"at must be 'input' or 'output', not {at!r}")
     blocks = find_parts(model).layers
     frames = []
     for start in range(0, len(input_ids), batch_size):
@@ -104,7 +113,8 @@ def update_alignment(model: PreTrainedModel, input_ids: torch.Tensor,
             _loss(model, batch).backward()
         for layer, (h_in, h_out) in enumerate(pairs):
             update = (h_out - h_in).detach().float()
-            cos = F.cosine_similarity(update, h_in.grad.float(), dim=-1)
+            grad = (h_in if at == "input" else h_out).grad
+            cos = F.cosine_similarity(update, grad.float(), dim=-1)
             frames.append(_cells(cos[:, :-1], layer, start))  # the last position has no loss
     return pd.concat(frames, ignore_index=True)
 
@@ -118,10 +128,11 @@ def _cells(values: torch.Tensor, layer: int, first_sequence: int) -> pd.DataFram
 
 
 @contextmanager
-def _skipping(block: nn.Module) -> Iterator[None]:
-    """Replace ``block``'s update by zero: its output residual is its input."""
+def _skipping(block: nn.Module, keep: float = 0.0) -> Iterator[None]:
+    """Scale ``block``'s update by ``keep``: with 0 its output residual is its input."""
     def hook(module, args, kwargs, output):
         h = _block_input(args, kwargs)
+        h = h + keep * (_residual(output) - h) if keep else h
         return (h, *output[1:]) if isinstance(output, tuple) else h
 
     handle = block.register_forward_hook(hook, with_kwargs=True)
@@ -133,17 +144,20 @@ def _skipping(block: nn.Module) -> Iterator[None]:
 
 @torch.no_grad()
 def layer_deletion(model: PreTrainedModel, input_ids: torch.Tensor,
-                   batch_size: int = 8) -> pd.DataFrame:
+                   batch_size: int = 8, keep: float = 0.0) -> pd.DataFrame:
     """The model's loss with each block deleted (skipped), against the intact model.
 
     Args:
         model: A causal LM.
         input_ids: ``(sequences, seq)`` token ids.
         batch_size: Sequences per forward pass.
+        keep: The share of the block's update kept: 0 deletes the block, 0.5 halves its
+            update.
 
     Returns:
         One row per block: ``layer``, ``loss`` (nats per token with that block skipped),
-        ``increase`` (over the intact model's loss, which ``attrs["intact"]`` holds).
+        ``increase`` (over the intact model's loss, which ``attrs["intact"]`` holds;
+        ``attrs["keep"]`` holds ``keep``).
     """
     def mean_loss() -> float:
         losses = [_loss(model, input_ids[i:i + batch_size].to(model.device)).item()
@@ -153,11 +167,12 @@ def layer_deletion(model: PreTrainedModel, input_ids: torch.Tensor,
     intact = mean_loss()
     rows = []
     for layer, block in enumerate(find_parts(model).layers):
-        with _skipping(block):
+        with _skipping(block, keep):
             loss = mean_loss()
         rows.append({"layer": layer, "loss": loss, "increase": loss - intact})
     frame = pd.DataFrame(rows)
     frame.attrs["intact"] = intact
+    frame.attrs["keep"] = keep
     return frame
 
 

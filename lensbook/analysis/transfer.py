@@ -3,7 +3,10 @@
 Entry ``(i, j)`` is the cross-entropy against the next token of
 ``unembed(h_j + A_i h_j + b_i)``; the *penalty* is how much worse that is than
 layer ``j``'s own translator, ``ce[i, j] - ce[j, j]``. Nearby layers transfer well
-when the residual stream drifts smoothly.
+when the residual stream drifts smoothly. With ``no_translator=True`` one more row,
+labelled ``translator = -1`` (:data:`NO_TRANSLATOR`), decodes every layer with no
+translator at all, i.e. with the logit lens: its penalty is how much worse the logit lens
+is than the layer's own translator (compare it with the neighbour's row).
 
 Example:
     >>> frame = transfer_matrix(model, lens, chunks)  # doctest: +SKIP
@@ -28,6 +31,7 @@ from lensbook.core.model import read
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
 
 COLUMNS = ["lens", "translator", "layer", "metric", "value", "unit"]
+NO_TRANSLATOR = -1  # the ``translator`` of the logit-lens row: the hidden state decoded as is
 
 
 @torch.inference_mode()
@@ -38,11 +42,17 @@ def transfer_ce(
     *,
     batch_size: int = 8,
     chunk_mb: float = 256.0,
+    no_translator: bool = False,
 ) -> torch.Tensor:
-    """Mean next-token cross-entropy (nats) of translator ``i`` on layer ``j``: ``(L, L)``."""
+    """Mean next-token cross-entropy (nats) of translator ``i`` on layer ``j``: ``(L, L)``.
+
+    With ``no_translator``, ``(L + 1, L)``: the last row decodes each layer as it is (the
+    logit lens).
+    """
     check_lens_fits(model, lens)
     points, unembed = lens.read_points(), lens.unembed
-    sums = torch.zeros(len(points), len(points), dtype=torch.float64)
+    translators = [*range(len(points)), *([None] if no_translator else [])]
+    sums = torch.zeros(len(translators), len(points), dtype=torch.float64)
     count = 0
     blocks = token_blocks(model, token_ids(data), batch_size=batch_size, device=unembed.device,
                           points=points,
@@ -51,8 +61,9 @@ def transfer_ce(
         valid = targets >= 0
         count += int(valid.sum())
         for j, point in enumerate(points):
-            for i in range(len(points)):
-                logits = unembed(lens.transform_hidden(read(hs, point), i))
+            h = read(hs, point)
+            for i, translator in enumerate(translators):
+                logits = unembed(h if translator is None else lens.transform_hidden(h, translator))
                 ce = metrics.cross_entropy(torch.log_softmax(logits.float(), -1), targets)
                 sums[i, j] += ce[valid].sum().item()
     return sums / max(1, count)
@@ -65,6 +76,7 @@ def transfer_matrix(
     *,
     name: str | None = None,
     bits_per_byte_factor: float | None = None,
+    no_translator: bool = False,
     **kwargs,
 ) -> pd.DataFrame:
     """The transfer matrix as a tidy frame: ``lens, translator, layer, metric, value, unit``.
@@ -75,6 +87,8 @@ def transfer_matrix(
         data: Held-out chunks (a ``TokenChunks`` also gives the bits-per-byte factor).
         name: Value of the ``lens`` column (default: the lens's label).
         bits_per_byte_factor: Overrides the factor from ``data``.
+        no_translator: Add the rows ``translator = NO_TRANSLATOR`` (-1): each layer
+            decoded with no translator (the logit lens), whose penalty is the logit lens's.
         **kwargs: ``batch_size`` and ``chunk_mb`` for :func:`transfer_ce`.
 
     Returns:
@@ -82,17 +96,18 @@ def transfer_matrix(
         when the factor is known, ``bits/byte``.
     """
     bits_per_byte_factor = bits_per_byte_of(data, bits_per_byte_factor)
-    ce = transfer_ce(model, lens, data, **kwargs)
-    penalty = ce - ce.diagonal()[None, :]
+    ce = transfer_ce(model, lens, data, no_translator=no_translator, **kwargs)
+    penalty = ce - ce.diagonal()[None, :]  # the diagonal of the first L rows
     units = [("nats/token", 1.0)]
     if bits_per_byte_factor is not None:
         units.append(("bits/byte", bits_per_byte_factor))
     name = name or lens.label
+    labels = [*range(lens.num_points), *([NO_TRANSLATOR] if no_translator else [])]
     rows = [
-        (name, i, j, metric, float(values[i, j]) * factor, unit)
+        (name, label, j, metric, float(values[i, j]) * factor, unit)
         for metric, values in (("ce", ce), ("penalty", penalty))
         for unit, factor in units
-        for i in range(lens.num_points)
+        for i, label in enumerate(labels)
         for j in range(lens.num_points)
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
