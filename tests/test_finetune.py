@@ -67,6 +67,9 @@ def test_output_kl_is_zero_for_the_same_model(base):
     ids = torch.randint(0, VOCAB, (2, 8), generator=torch.Generator().manual_seed(0))
     assert output_kl(base, base, ids) == pytest.approx(0.0, abs=1e-6)
     assert output_kl(base, make_model("gpt2", seed=1), ids) > 0
+    other = make_model("gpt2", seed=1)  # batches sized by memory give the same mean
+    assert output_kl(base, other, ids, chunk_mb=0.001) == pytest.approx(
+        output_kl(base, other, ids, batch_size=len(ids)), rel=1e-5)
 
 
 def test_filter_texts_follows_dotted_fields():

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from lensbook.analysis import metrics
+from lensbook.analysis.blocks import block_tokens
 from lensbook.analysis.evaluate import evaluate_lenses
 from lensbook.core.files import load_published
 from lensbook.core.lens import LogitLens
@@ -168,7 +169,8 @@ def spread_across_models(curves: pd.DataFrame, points: int = 5) -> pd.DataFrame:
 
 
 def output_kl(p_model: PreTrainedModel, q_model: PreTrainedModel,
-              data: TokenChunks | torch.Tensor, *, batch_size: int = 8) -> float:
+              data: TokenChunks | torch.Tensor, *, batch_size: int | None = None,
+              chunk_mb: float = 256.0) -> float:
     """Mean KL(p ‖ q) between two models' next-token distributions, in nats per token.
 
     For two models with the same vocabulary, e.g. a fine-tune ``p`` and its base ``q``:
@@ -178,12 +180,19 @@ def output_kl(p_model: PreTrainedModel, q_model: PreTrainedModel,
         p_model: The model whose distribution is the reference ``p``.
         q_model: The other model.
         data: Chunks ``(n_chunks, seq_len)``; every position counts.
-        batch_size: Chunks per forward pass.
+        batch_size: Chunks per forward pass; by default as many as keep the logits and
+            their temporaries within ``chunk_mb`` MiB (at least one).
+        chunk_mb: The memory bound that sets the default ``batch_size``.
     """
+    ids = token_ids(data)
+    if batch_size is None:
+        vocab = p_model.get_output_embeddings().weight.shape[0]
+        batch_size = max(1, block_tokens(vocab, chunk_mb) // ids.shape[1])
     total, count = 0.0, 0
-    for batch in token_ids(data).split(batch_size):
+    for batch in ids.split(batch_size):
         logp = torch.log_softmax(run_model(p_model, batch.to(p_model.device))[1].float(), -1)
         logq = torch.log_softmax(run_model(q_model, batch.to(q_model.device))[1].float(), -1)
         total += metrics.kl_divergence(logp, logq.to(logp.device)).sum().item()
         count += batch.numel()
+        del logp, logq
     return total / count
