@@ -87,3 +87,16 @@ def test_every_notebook_fits_binder_in_the_committed_table(name):
     _, _, _, wall_s, _, _, rss_mib, result, _ = _cpu_rows()[name]
     assert result.startswith("passed"), result
     assert float(wall_s) <= 12 * 60 and float(rss_mib) <= 2048, (wall_s, rss_mib)
+
+
+def test_the_readme_quotes_the_committed_table():
+    """README's "what to expect" rows: each one's time and memory as measured."""
+    from benchmarks.run_online import RESULTS
+
+    readme = (RESULTS.parents[1] / "README.md").read_text()
+    quoted = re.findall(r"^  \| (\d\d_\w+) \| (\S+) \| (\d+) \| (\d+) \|$", readme, re.M)
+    assert len(quoted) >= 8, "README's table of cpu-profile costs is missing"
+    rows = _cpu_rows()
+    for notebook, model, wall_s, rss_mib in quoted:
+        row = rows[f"{notebook}.ipynb"]
+        assert (row[2], row[3], row[6]) == (model, wall_s, rss_mib), notebook
