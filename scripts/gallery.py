@@ -24,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAVED = re.compile(r"save_figure\(\s*\w+\s*,\s*[\"']([^\"']+)[\"']")
+# An exercise's solution (lensbook.exercises) may save a figure: answers are not gallery.
+SOLUTION = "# BEGIN SOLUTION"
 
 
 def notebook_figures(path: Path) -> dict[str, bytes]:
@@ -34,8 +36,9 @@ def notebook_figures(path: Path) -> dict[str, bytes]:
     """
     figures = {}
     for cell in json.loads(path.read_text())["cells"]:
-        names = SAVED.findall("".join(cell["source"])) if cell["cell_type"] == "code" else []
-        if not names:
+        source = "".join(cell["source"])
+        names = SAVED.findall(source) if cell["cell_type"] == "code" else []
+        if not names or SOLUTION in source:
             continue
         pngs = [o["data"]["image/png"] for o in cell.get("outputs", [])
                 if "image/png" in o.get("data", {})]
