@@ -20,6 +20,7 @@ Never downloads a browser: it uses ``/usr/bin/chromium`` (``make browser-setup``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -196,6 +197,19 @@ def _open_and_run(page, url: str, token: str) -> None:
     _wait_for_update(page, 1)
 
 
+@contextlib.contextmanager
+def _screenshot_on_failure(browser, page):
+    """Save a full-page screenshot when the block fails; close the browser either way."""
+    try:
+        yield
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        print(f"screenshot of the failure: {ARTIFACTS / 'failure.png'}")
+        raise
+    finally:
+        browser.close()
+
+
 def test_explorer_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
@@ -204,7 +218,7 @@ def test_explorer_in_jupyterlab(lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
+        with _screenshot_on_failure(browser, page):
             _open_and_run(page, url, token)
             image = page.locator(".jp-OutputArea-output img.widget-image").first
             first = image.screenshot()
@@ -235,12 +249,6 @@ def test_explorer_in_jupyterlab(lab):
             _wait_for_update(page, 4)  # still usable after the errors
             page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
             print(f"screenshot: {ARTIFACTS / 'explorer.png'}")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-            print(f"screenshot of the failure: {ARTIFACTS / 'failure.png'}")
-            raise
-        finally:
-            browser.close()
 
 
 def _stored_png(notebook: Path, cell_id: str) -> str:
@@ -258,7 +266,7 @@ def test_wide_figures_are_readable_in_jupyterlab(lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport=DEFAULT_WINDOW)
-        try:
+        with _screenshot_on_failure(browser, page):
             for name, cell_id, shot in WIDE_FIGURES:
                 png = _stored_png(NOTEBOOKS / name, cell_id).replace("\n", "")
                 page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
@@ -269,9 +277,3 @@ def test_wide_figures_are_readable_in_jupyterlab(lab):
                 image.screenshot(path=str(ARTIFACTS / shot))
                 print(f"screenshot: {ARTIFACTS / shot} ({name}: {natural} px shown at {shown} px)")
                 assert shown >= 0.9 * natural, f"{name}: {natural} px shrunk to {shown} px"
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-            print(f"screenshot of the failure: {ARTIFACTS / 'failure.png'}")
-            raise
-        finally:
-            browser.close()
