@@ -13,8 +13,8 @@ failing line) goes into the table in ``benchmarks/RESULTS.md`` under
 A notebook states what a *trained* model does as ``assert``s (claims); everything else it
 does (loading, tokenising, running lenses, plotting, time, memory) is mechanics. On the
 stand-in Hub's random weights only the mechanics can be checked: ``--claims-unchecked``
-lists a failing ``assert`` in the result instead of failing the run, and any other error,
-a timeout or a kernel killed for memory still fails it.
+lists a failing ``assert`` or exercise check in the result instead of failing the run,
+and any other error, a timeout or a kernel killed for memory still fails it.
 """
 
 from __future__ import annotations
@@ -147,9 +147,17 @@ def _failure(index: int, err: Exception) -> str:
 FATAL = (CellTimeoutError, DeadKernelError)
 
 
+CLAIM_ERRORS = ("AssertionError", "ExerciseNotSolved")
+
+
 def _is_claim(err: Exception) -> bool:
-    """A failed notebook ``assert``: a claim about what a trained model does."""
-    return getattr(err, "ename", "") == "AssertionError"
+    """A failed notebook ``assert`` or exercise check: a claim about what a trained model does.
+
+    An exercise's check runs on its solution and checks the answer against the model (the
+    embedded model copies names, its loss falls with depth): on random weights it cannot
+    hold, like an ``assert``. An error in the solution's own code is still a failure.
+    """
+    return getattr(err, "ename", "") in CLAIM_ERRORS
 
 
 def _execute(client: NotebookClient, nb, run: Run, keep_going: bool, probe: int,

@@ -40,7 +40,7 @@ from lensbook.core.model import (
 )
 from lensbook.core.parts import find_parts
 from lensbook.core.run import layer_logits, trajectories_by_lens, trajectories_from_ids, trajectory
-from lensbook.core.sublayer import NoMidPointError
+from lensbook.core.sublayer import NoMidPointError, has_mid_points
 from lensbook.core.trajectory import Trajectory
 from lensbook.core.tuned import TunedLens, TunedLensConfig
 
@@ -102,6 +102,7 @@ __all__ = [
     "UnsupportedModelError",
     "context_length",
     "find_parts",
+    "has_mid_points",
     "hidden_states",
     "layer_logits",
     "lens_class",

@@ -44,6 +44,17 @@ def test_random_weights_list_failed_claims_but_fail_on_broken_mechanics(tmp_path
     assert broken.result.startswith("cell 1: ValueError: no pad token")
 
 
+def test_random_weights_list_a_failed_exercise_check_as_a_claim(tmp_path):
+    from benchmarks.run_online import run_notebook
+
+    check = ("from lensbook.exercises.core import ExerciseNotSolved\n"
+             "raise ExerciseNotSolved('Exercise 3: the model does not copy')")
+    run = run_notebook(_notebook(tmp_path, check, "x = 1"), cell_timeout=60,
+                       claims_unchecked=True)
+    assert run.result.startswith("passed (claims not checked on random weights: cell 0:")
+    assert "ExerciseNotSolved" in run.result
+
+
 def test_rows_name_the_profile_the_notebook_chose_and_its_peak_cells(tmp_path):
     from benchmarks.run_online import row, run_notebook, slowest_cells, top_cells
 

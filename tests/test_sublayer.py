@@ -8,6 +8,7 @@ the next row's residual ``hidden_states[i + 1]``.
 import pytest
 import torch
 
+import lensbook
 from lensbook import LogitLens, TunedLens, layer_logits, load_lens, save_lens
 from lensbook.core.model import ReadPoint, hidden_states, read, sublayer_points
 from lensbook.core.parts import find_parts
@@ -92,6 +93,11 @@ def test_parallel_families_raise_a_clear_error(name):
         TunedLens.from_model(model, sublayers=True)
     with pytest.raises(NoMidPointError, match=PARALLEL[name]):
         hidden_states(model, sample_ids(), points=[ReadPoint(1, "attn")])
+    assert not lensbook.has_mid_points(model)
+
+
+def test_sequential_families_have_mid_points():
+    assert lensbook.has_mid_points(make_model("gpt2"))
 
 
 def test_unknown_family_names_the_table():
@@ -99,6 +105,7 @@ def test_unknown_family_names_the_table():
     model.config.model_type = "new_family"
     with pytest.raises(NoMidPointError, match="MID_POINTS"):
         LogitLens.from_model(model, sublayers=True)
+    assert not lensbook.has_mid_points(model)
 
 
 def test_hooks_are_removed():

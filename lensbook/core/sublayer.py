@@ -97,6 +97,19 @@ def check_mid_points(model: PreTrainedModel) -> None:
     mid_site(model)
 
 
+def has_mid_points(model: PreTrainedModel) -> bool:
+    """Whether sub-layer lenses (``sublayers=True``) can read ``model`` between attention and MLP.
+
+    ``False`` for parallel-attention blocks (GPT-J, Pythia's GPT-NeoX, …) and for families
+    lensbook does not know; :func:`check_mid_points` says which and why.
+    """
+    try:
+        mid_site(model)
+    except NoMidPointError:
+        return False
+    return True
+
+
 @contextmanager
 def capture_mid(model: PreTrainedModel, layers: list[int]) -> Iterator[dict[int, torch.Tensor]]:
     """Hooks that record the mid-block stream of ``layers`` during forward passes.
