@@ -67,7 +67,7 @@ LAZY_NAMES = {
                     "analysis.depth"),
     **dict.fromkeys(("layer_covariances", "covariance_similarity"), "analysis.drift"),
     **dict.fromkeys(("compare_models", "evaluate_model", "layer_curves", "depth_summary",
-                     "spread_across_models",
+                     "spread_across_models", "release_memory",
                      "output_kl"), "analysis.compare"),
     **dict.fromkeys(("finetune",), "embedded.finetune"),
     **dict.fromkeys(("Repeats", "random_repeats", "text_repeats"), "analysis.repeats"),

@@ -104,6 +104,21 @@ def test_plot_models_by_layer_draws_the_authors_curves_dashed():
     assert not [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
 
 
+def test_authors_curves_overlay_ours_only_for_shared_models():
+    authors = pd.DataFrame({"model": ["gpt2"] * 2, "lens": ["tuned lens"] * 2,
+                            "depth": [0.0, 0.5], "value": [2.5, 2.0]})
+    ours = pd.DataFrame({"model": ["gpt2"] * 4, "lens": ["logit lens"] * 2 + ["tuned lens"] * 2,
+                         "depth": [0.0, 1.0] * 2, "value": [5, 1, 2, 1]})
+    overlaid = plotting.plot_authors_curves(authors, ours)
+    assert [ax.get_title() for ax in overlaid.axes] == ["logit lens", "tuned lens"]
+    assert [line.get_label() for line in overlaid.axes[1].get_lines()
+            if line.get_linestyle() == "--"] == ["gpt2 (authors)"]
+    alone = plotting.plot_authors_curves(authors, ours.assign(model="lensbook-tiny"))
+    assert [ax.get_title() for ax in alone.axes] == ["tuned lens"]
+    assert "authors" in alone.get_suptitle()
+    assert not [line for line in alone.axes[0].get_lines() if line.get_linestyle() == "--"]
+
+
 def test_zero_tuned_lens_curve_equals_the_logit_lens(folders, tmp_path):
     names, data = folders
     model, tokenizer = compare.load_model(names[0])

@@ -23,7 +23,8 @@ def check_fewer_prompts(lens: object, more_help: object, full: JacobianLens,
     n, n_full = lens.config.n_prompts, full.config.n_prompts
     require(n < n_full, f"fit on fewer prompts than the notebook's lens ({n_full}), got {n}")
     more_help = inv.a_bool(more_help, "more_help")
-    kl = pivot(evaluate_lenses(model, {"fewer": lens, "full": full}, ids), "kl", "nats/token")
+    pair = {"fewer": lens, "full": full}  # small buffers: it runs beside a notebook's lenses
+    kl = pivot(evaluate_lenses(model, pair, ids, chunk_mb=64), "kl", "nats/token")
     truth = bool(kl["full"].mean() < kl["fewer"].mean())
     require(more_help == truth, f"on these chunks the lens fit on {n_full} prompts is "
             f"{'closer' if truth else 'not closer'} to the output on average, so more_help "

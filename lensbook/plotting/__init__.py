@@ -39,6 +39,7 @@ from lensbook.plotting.heatmap import (
 )
 from lensbook.plotting.lines import (
     plot_alignment_by_layer,
+    plot_authors_curves,
     plot_copy_curves,
     plot_layer_metrics,
     plot_models_by_layer,
@@ -52,6 +53,7 @@ from lensbook.plotting.text import plot_prediction_depth
 __all__ = [
     "LiveTrainingPlot",
     "plot_alignment_by_layer",
+    "plot_authors_curves",
     "plot_copy_curves",
     "plot_depth_by_group",
     "plot_detection",

@@ -136,6 +136,34 @@ def plot_models_by_layer(curves: pd.DataFrame, unit: str = "bits/byte", x: str =
     return fig
 
 
+def plot_authors_curves(authors: pd.DataFrame, ours: pd.DataFrame | None = None,
+                        sizes: Sequence[str] | None = None, x: str = "depth") -> Figure:
+    """The paper's own curves, over ours where both measured the same models.
+
+    Args:
+        authors: :func:`lensbook.analysis.authors.authors_curves` of the paper's models.
+        ours: lensbook's curves (:func:`lensbook.analysis.compare.layer_curves`). When
+            they share a model with ``authors`` (an online profile), the figure is ours
+            with the authors' curves of those models dashed in the same colours; when
+            not (the embedded models offline), the figure is the authors' curves alone,
+            drawn like ours, to sit beside our figure.
+        sizes: A size series, smallest first, of the models in the figure (see
+            :func:`plot_models_by_layer`); ``None`` for model families.
+        x: ``"depth"`` or ``"layer"``.
+
+    Returns:
+        The figure; its title says whose curves it shows.
+    """
+    shared = ours is not None and ours["model"].isin(authors["model"]).any()
+    if shared:
+        fig = plot_models_by_layer(ours, x=x, authors=authors, sizes=sizes)
+        fig.suptitle("ours (solid) and the authors' (dashed, arXiv v1 data)", fontsize=10)
+    else:
+        fig = plot_models_by_layer(authors, x=x, sizes=sizes)
+        fig.suptitle("the authors' curves (arXiv v1 data)", fontsize=10)
+    return fig
+
+
 def _draw_authors(ax: Axes, authors: pd.DataFrame, x: str, colours: dict) -> None:
     """The paper's curves of the models in ``colours``: dashed, labelled as the authors'."""
     for model, rows in authors.groupby("model", sort=False):
