@@ -159,8 +159,13 @@ def plot_authors_curves(authors: pd.DataFrame, ours: pd.DataFrame | None = None,
         fig = plot_models_by_layer(ours, x=x, authors=authors, sizes=sizes)
         fig.suptitle("ours (solid) and the authors' (dashed, arXiv v1 data)", fontsize=10)
     else:
-        fig = plot_models_by_layer(authors, x=x, sizes=sizes)
+        short = {m: m.rsplit("/", 1)[-1] for m in authors["model"]}  # "pythia-70m-deduped"
+        fig = plot_models_by_layer(authors.replace({"model": short}), x=x,
+                                   sizes=None if sizes is None else [short[m] for m in sizes])
         fig.suptitle("the authors' curves (arXiv v1 data)", fontsize=10)
+        legend_ax = fig.axes[-1]
+        if legend_ax.get_legend() is not None:  # loss falls with depth: upper right is free
+            sns.move_legend(legend_ax, "upper right", fontsize="small")
     return fig
 
 
