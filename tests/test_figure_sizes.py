@@ -89,6 +89,10 @@ def figures():
                           for g in ("frequent", "rare") for d in range(5)])
     alignment = pd.DataFrame([dict(layer=layer, cosine=-0.1) for layer in range(LAYERS)])
     deletion = pd.DataFrame([dict(layer=layer, increase=0.1) for layer in range(LAYERS)])
+    fewshot = pd.DataFrame([dict(lens=lens, layer=layer, demos=d, accuracy=0.6, chance=0.5)
+                            for lens in ("logit lens", "tuned lens") for d in ("true", "false")
+                            for layer in range(LAYERS + 1)])
+    sizes = ["nano", "mini", "tiny", "small", "base"]
     return {
         "trajectory": lambda: P.plot_trajectory(traj, "cross_entropy"),
         "lens comparison (Fig. 1)": lambda: P.plot_lens_comparison([traj, tuned], "kl"),
@@ -104,6 +108,10 @@ def figures():
         "transfer matrix": lambda: P.plot_transfer_matrix(square),
         "layer similarity": lambda: P.plot_layer_similarity(square),
         "training history": lambda: P.plot_training_history(history),
+        "few-shot accuracy (Fig. 11)": lambda: P.plot_fewshot_accuracy(fewshot),
+        "authors' curves alone": lambda: P.plot_authors_curves(
+            curves().assign(model=lambda f: "EleutherAI/" + f["model"]),
+            sizes=[f"EleutherAI/{m}" for m in sizes]),
     }
 
 

@@ -275,3 +275,30 @@ def plot_alignment_by_layer(summary: pd.DataFrame) -> Figure:
            title="stimulus–response alignment")
     ax.legend()
     return fig
+
+
+def plot_fewshot_accuracy(accuracy: pd.DataFrame) -> Figure:
+    """Few-shot accuracy per layer with true and false demonstrations (the paper's Fig. 11).
+
+    Args:
+        accuracy: :func:`lensbook.analysis.fewshot.accuracy_by_layer` (columns ``lens,
+            layer, demos, accuracy, chance``).
+
+    Returns:
+        One panel per lens: a solid line for true demonstrations, a dashed one for false
+        ones, and chance as a dotted grey line.
+    """
+    lenses = list(dict.fromkeys(accuracy["lens"]))
+    fig, axes = line_panels(len(lenses), sharey=True)
+    for ax, lens in zip(axes, lenses, strict=True):
+        rows = accuracy[accuracy["lens"] == lens]
+        sns.lineplot(data=rows, x="layer", y="accuracy", hue="demos", style="demos",
+                     hue_order=["true", "false"], style_order=["true", "false"],
+                     dashes={"true": "", "false": (3, 2)}, marker="o", errorbar=None, ax=ax,
+                     legend=ax is axes[-1])
+        ax.axhline(rows["chance"].iloc[0], color="grey", linestyle=":", linewidth=1,
+                   label="chance")
+        ax.set(xlabel="layer (last = output)", ylabel="accuracy among the labels",
+               title=lens, ylim=(0, 1.02))
+    axes[-1].legend(title="demonstrations", fontsize="small")
+    return fig
