@@ -51,6 +51,8 @@ def test_label_tokens_are_distinct_or_refused(nano):
     _, tokenizer = nano
     ids = fewshot.label_token_ids(tokenizer, fewshot.get_fewshot_task("type"))
     assert len(set(ids.values())) == len(ids) == 15
+    sentiment = fewshot.label_token_ids(tokenizer, fewshot.SENTIMENT)
+    assert [tokenizer.decode([i]) for i in sentiment.values()] == [" positive", " negative"]
     with pytest.raises(ValueError, match="start with the same token"):
         fewshot.label_token_ids(tokenizer, fewshot.get_fewshot_task("upper"))
 

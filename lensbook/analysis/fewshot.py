@@ -106,16 +106,21 @@ def fewshot_prompts(task: str | Task, n: int, *, false_demos: bool, shots: int =
 def label_token_ids(tokenizer: PreTrainedTokenizerBase, task: Task) -> dict[str, int]:
     """The first token of each label as the model would write it right after a query.
 
+    The label is written as in a demonstration (``"Sentiment: positive"``): its first
+    token carries the space the query leaves off (``"Ġpositive"``).
+
     Raises:
         ValueError: When the tokenizer merges the query's end with a label (its tokens
             would not start where the query ends), or when two labels start with the
             same token, so that one token cannot tell them apart.
     """
-    query = task.query(task.pairs[0][0])
+    x = task.pairs[0][0]
+    query = task.query(x)
+    before_label = task.template.split("{y}")[0].format(x=x)  # the query's dropped space too
     prefix = tokenizer(query).input_ids
     ids = {}
     for label in labels_of(task):
-        full = tokenizer(query + label).input_ids
+        full = tokenizer(before_label + label).input_ids
         if full[:len(prefix)] != prefix:
             raise ValueError(f"the tokenizer merges the end of {task.name!r}'s query with "
                              f"the label {label!r}: its first token is not well defined")
