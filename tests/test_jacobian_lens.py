@@ -84,6 +84,9 @@ def test_rows_found_in_several_passes_equal_one_pass(monkeypatch):
     monkeypatch.setattr(fit, "PASS_BYTES", 3 * per_copy)  # 3 rows a pass, the last one short
     assert fit.rows_per_pass(model, 11) == 3 and d % 3
     torch.testing.assert_close(fit.prompt_jacobians(model, ids, skip_first=2), whole)
+    monkeypatch.undo()
+    small = JacobianLens.fit(model, [ids], skip_first=2, progress=False, pass_mb=per_copy / 2**20)
+    torch.testing.assert_close(small.J, whole.float())  # one row a pass: the same J
 
 
 def test_fit_reads_prompts_of_any_length_and_records_provenance():

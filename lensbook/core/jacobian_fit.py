@@ -59,6 +59,7 @@ def fit_jacobian_lens(
     skip_first: int = SKIP_FIRST,
     data: str | None = None,
     progress: bool = True,
+    pass_mb: float | None = None,
 ) -> JacobianLens:
     """Fit a :class:`JacobianLens` for ``model`` on ``prompts``.
 
@@ -76,6 +77,8 @@ def fit_jacobian_lens(
             with a warning and not counted.
         data: A note on where the prompts came from, kept in the lens's provenance.
         progress: Show a tqdm progress bar.
+        pass_mb: MiB of activations one backward pass may hold (default
+            ``PASS_BYTES``, 512 MiB): less memory, more passes, the same ``J``.
 
     Returns:
         The fitted lens; ``lens.config.training`` records prompts, tokens, dtype,
@@ -94,7 +97,8 @@ def fit_jacobian_lens(
             warnings.warn(f"skipping a prompt of {ids.numel()} tokens (needs more than "
                           f"skip_first + 1 = {skip_first + 1})", stacklevel=2)
             continue
-        total += prompt_jacobians(model, ids, skip_first).to(total.device)
+        budget = None if pass_mb is None else int(pass_mb * 2**20)
+        total += prompt_jacobians(model, ids, skip_first, budget).to(total.device)
         n_prompts, n_tokens = n_prompts + 1, n_tokens + ids.numel()
         if n_prompts % check_every == 0:
             current = total / n_prompts
@@ -121,7 +125,7 @@ def fit_jacobian_lens(
 
 
 def prompt_jacobians(model: PreTrainedModel, ids: torch.Tensor,
-                     skip_first: int = SKIP_FIRST) -> torch.Tensor:
+                     skip_first: int = SKIP_FIRST, budget: int | None = None) -> torch.Tensor:
     """``mean_{s in V} sum_{t in V} ∂h_final[t] / ∂h_l[s]`` for one prompt, every layer.
 
     Rows of ``J`` are found :func:`rows_per_pass` at a time: the prompt runs as a batch of
@@ -133,6 +137,7 @@ def prompt_jacobians(model: PreTrainedModel, ids: torch.Tensor,
         model: The causal LM.
         ids: One prompt's token ids, shape ``(seq,)`` or ``(1, seq)``.
         skip_first: Leading positions left out of ``V`` (the last one always is).
+        budget: Bytes of activations per pass (:func:`rows_per_pass`).
 
     Returns:
         ``(layers, d, d)`` in float64.
@@ -140,7 +145,7 @@ def prompt_jacobians(model: PreTrainedModel, ids: torch.Tensor,
     ids = ids.reshape(1, -1).to(model.device)
     valid = slice(skip_first, ids.shape[1] - 1)
     eye = torch.eye(model.config.get_text_config().hidden_size, device=model.device)
-    rows = rows_per_pass(model, ids.shape[1])
+    rows = rows_per_pass(model, ids.shape[1], budget)
     return torch.cat([_row_block(model, ids, block, valid) for block in eye.split(rows)], dim=1)
 
 
