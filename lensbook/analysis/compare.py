@@ -12,9 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +25,7 @@ from lensbook.analysis.blocks import block_tokens
 from lensbook.analysis.evaluate import evaluate_lenses
 from lensbook.core.files import load_published
 from lensbook.core.lens import LogitLens
+from lensbook.core.memory import release_memory
 from lensbook.core.model import load_model, run_model
 from lensbook.training.data import TokenChunks, token_ids
 from lensbook.training.sources import load_chunks
@@ -90,18 +88,8 @@ def compare_models(names: Sequence[str], data: str, *, progress: bool = True,
     for name in tqdm(names, desc="models", disable=not progress):
         release_memory()  # whatever the caller freed, and the last model, before the next
         frames.append(evaluate_model(name, data, **kwargs))
+    release_memory()  # the last model's, before the caller's next cell
     return pd.concat(frames, ignore_index=True)
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap memory back to the OS (glibc's ``malloc_trim``).
-
-    Without the trim, the memory of a freed model stays in the process's RSS, which is
-    what a small machine's memory limit (Binder: 2 GB) counts.
-    """
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def layer_curves(frame: pd.DataFrame, metric: str = "ce",

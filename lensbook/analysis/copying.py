@@ -32,6 +32,7 @@ from transformers import PreTrainedModel
 from lensbook.analysis import metrics
 from lensbook.analysis.repeats import Repeats, occurrence_name
 from lensbook.core.lens import Lens
+from lensbook.core.memory import release_memory
 from lensbook.core.run import trajectories_from_ids
 from lensbook.core.trajectory import Trajectory
 
@@ -90,6 +91,7 @@ def copy_table(
         The rows of :func:`copy_statistics` with the columns ``lens`` and ``sequence``
         (an index into ``sequences``) in front.
     """
+    release_memory()  # what earlier cells freed: a 2 GB machine needs it back for this
     frames = []
     for start in range(0, len(sequences), batch_size):
         batch = sequences[start : start + batch_size]
