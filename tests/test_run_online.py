@@ -85,14 +85,7 @@ def _cpu_rows() -> dict[str, list[str]]:
     return rows
 
 
-# Issue 12: notebook 08's model comparison does not fit yet (see benchmarks/RESULTS.md).
-# Notebooks 09 and 11: their cpu profiles have not passed a measured run yet.
-NOT_YET = {"09_which_lens.ipynb", "11_lens_transfer_finetune.ipynb"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(p.name, marks=pytest.mark.xfail(strict=True, reason="issue 12: not yet"))
-    if p.name in NOT_YET else p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
 def test_every_notebook_fits_binder_in_the_committed_table(name):
     """The committed measurements: each notebook's cpu profile ran, in 12 min and 2 GiB."""
     _, _, _, wall_s, _, _, rss_mib, result, _ = _cpu_rows()[name]
