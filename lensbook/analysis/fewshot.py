@@ -96,6 +96,7 @@ def fewshot_prompts(task: str | Task, n: int, *, false_demos: bool, shots: int =
     prompts = []
     for _ in range(n):
         *demos, (x, y) = rng.sample(task.pairs, shots + 1)
+        # Drawn for true prompts too, so that both kinds consume the same random stream.
         wrong = [rng.choice([label for label in labels if label != d]) for _, d in demos]
         shown = wrong if false_demos else [d for _, d in demos]
         context = "".join(task.demo(dx, dy) for (dx, _), dy in zip(demos, shown, strict=True))

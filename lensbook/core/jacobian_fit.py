@@ -90,6 +90,7 @@ def fit_jacobian_lens(
     n_prompts = n_tokens = 0
     change, previous = float("nan"), None
     prompts = list(prompts)[:max_prompts]
+    budget = None if pass_mb is None else int(pass_mb * 2**20)
     bar = tqdm(prompts, desc="Jacobian lens", unit="prompt", disable=not progress)
     stopped = False
     for ids in bar:
@@ -97,7 +98,6 @@ def fit_jacobian_lens(
             warnings.warn(f"skipping a prompt of {ids.numel()} tokens (needs more than "
                           f"skip_first + 1 = {skip_first + 1})", stacklevel=2)
             continue
-        budget = None if pass_mb is None else int(pass_mb * 2**20)
         total += prompt_jacobians(model, ids, skip_first, budget).to(total.device)
         n_prompts, n_tokens = n_prompts + 1, n_tokens + ids.numel()
         if n_prompts % check_every == 0:
