@@ -14,6 +14,7 @@ import torch
 
 import lensbook
 from lensbook.analysis import iterative
+from lensbook.analysis.causal_basis import CausalBasis, mean_ablate
 from lensbook.analysis.depth import TextDepth
 from lensbook.exercises import (
     ExerciseNotSolved,
@@ -29,6 +30,7 @@ from lensbook.exercises import (
     nb09,
     nb10,
     nb11,
+    nb12,
     strict,
     student_mode,
 )
@@ -497,6 +499,45 @@ def test_nb11_checks():
         nb11.check_ce_penalty(right * 2, frame)
     with fails("'transfer' and 're-fit'"):
         nb11.check_other_slice(frame[frame.lens == "logit lens"], right)
+
+
+def test_nb12_spearman():
+    influence = pd.DataFrame({"lens": ["tuned lens"] * 4 + ["logit lens"] * 4,
+                              "lens_influence": [1.0, 2.0, 3.0, 100.0] * 2,
+                              "model_influence": [1.0, 3.0, 2.0, 4.0] * 2})
+    nb12.check_spearman(0.8, influence)  # ranks 1234 vs 1324
+    rows = influence[influence.lens == "tuned lens"]
+    with fails("Pearson's r of the raw influences"):
+        nb12.check_spearman(rows.lens_influence.corr(rows.model_influence), influence)
+    with fails("does not follow its definition"):
+        nb12.check_spearman(0.5, influence)
+    with fails("must be a number"):
+        nb12.check_spearman(None, influence)
+
+
+def test_nb12_mean_ablation():
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(10, 6, generator=g)
+    vectors = torch.linalg.qr(torch.randn(6, 2, generator=g))[0].T
+    basis = CausalBasis(3, vectors, torch.tensor([2.0, 1.0]), torch.randn(6, generator=g))
+    v = vectors[0]
+    nb12.check_mean_ablation(mean_ablate(h, v, basis.mean), h, basis)
+    with fails("component along v"):
+        nb12.check_mean_ablation(h, h, basis)
+    with fails("orthogonal to v must not change"):
+        nb12.check_mean_ablation(basis.mean.expand_as(h).clone(), h, basis)
+    with fails("shape"):
+        nb12.check_mean_ablation(h[:3], h, basis)
+
+
+def test_nb12_wrong_way():
+    cells = pd.DataFrame({"lens": ["a", "a", "b", "b", "a", "b"], "layer": [1, 1, 1, 1, 2, 2],
+                          "alignment": [-0.5, 0.5, 0.2, 0.3, -1.0, -1.0]})
+    nb12.check_wrong_way(pd.Series({"a": 0.5, "b": 0.0}), cells)
+    with fails("does not follow its definition"):  # the last layer counted
+        nb12.check_wrong_way(pd.Series({"a": 2 / 3, "b": 1 / 3}), cells)
+    with fails("one entry per"):
+        nb12.check_wrong_way(pd.Series({"a": 0.5}), cells)
 
 
 # Student notebooks, executed -------------------------------------------------------------------
