@@ -31,6 +31,7 @@ from lensbook.exercises import (
     nb10,
     nb11,
     nb12,
+    nb13,
     strict,
     student_mode,
 )
@@ -538,6 +539,36 @@ def test_nb12_wrong_way():
         nb12.check_wrong_way(pd.Series({"a": 2 / 3, "b": 1 / 3}), cells)
     with fails("one entry per"):
         nb12.check_wrong_way(pd.Series({"a": 0.5}), cells)
+
+
+def _final_block_frame():
+    from lensbook.analysis.final_block import WITH, WITHOUT
+    rows = []
+    for lens, without, with_ in (("logit lens", [9.0, 3.0, 2.0], [4.0, 2.5, 1.5]),
+                                 ("tuned lens (trained without)", [3.0, 2.2, 1.8], [3.5, 2.2, 1.6]),
+                                 ("tuned lens (trained with)", [6.0, 2.4, 1.9], [3.1, 2.0, 1.5])):
+        for layer in range(3):
+            rows += [(lens, WITHOUT, layer, "ce", without[layer], "bits/byte"),
+                     (lens, WITH, layer, "ce", with_[layer], "bits/byte")]
+    rows += [("logit lens", WITHOUT, 2, "kl", 0.17, "nats/token"),
+             ("output", "", 3, "ce", 1.5, "bits/byte")]
+    return pd.DataFrame(rows, columns=["lens", "variant", "layer", "metric", "value", "unit"])
+
+
+def test_nb13_checks():
+    frame = _final_block_frame()
+    nb13.check_biggest_gain(0, frame)
+    with fails("more at layer 0 than at layer 2"):
+        nb13.check_biggest_gain(2, frame)
+    nb13.check_last_layer_is_the_model(1e-7, frame)
+    with fails("pass `replay`"):
+        nb13.check_last_layer_is_the_model(0.17, frame)
+    with fails("never negative"):
+        nb13.check_last_layer_is_the_model(-0.5, frame)
+    right = pd.Series({0: 0.4, 1: 0.2, 2: 0.1})
+    nb13.check_mismatch(right, frame)
+    with fails("does not follow its definition"):
+        nb13.check_mismatch(-right, frame)
 
 
 # Student notebooks, executed -------------------------------------------------------------------

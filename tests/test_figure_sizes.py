@@ -109,6 +109,11 @@ def figures():
         "layer similarity": lambda: P.plot_layer_similarity(square),
         "training history": lambda: P.plot_training_history(history),
         "few-shot accuracy (Fig. 11)": lambda: P.plot_fewshot_accuracy(fewshot),
+        "final block (Fig. 4)": lambda: P.plot_final_block(pd.DataFrame(
+            [dict(lens=lens, variant=v, layer=layer, value=50.0 / (layer + 1))
+             for lens in ("logit lens", "tuned lens")
+             for v in ("without final block", "with final block") for layer in range(24)]),
+            1.0, title="BLOOM-560M (the authors' data)"),
         "authors' curves alone": lambda: P.plot_authors_curves(
             curves().assign(model=lambda f: "EleutherAI/" + f["model"]),
             sizes=[f"EleutherAI/{m}" for m in sizes]),

@@ -169,6 +169,45 @@ def plot_authors_curves(authors: pd.DataFrame, ours: pd.DataFrame | None = None,
     return fig
 
 
+def plot_final_block(curves: pd.DataFrame, model_loss: float | None = None, *,
+                     unit: str = "bits/byte", title: str | None = None) -> Figure:
+    """The paper's Fig. 4: each lens per layer, decoded without and with the last block.
+
+    Args:
+        curves: Columns ``lens, variant, layer, value`` (:func:`lensbook.analysis.
+            final_block.curves_of` for ours, :func:`lensbook.analysis.authors.
+            authors_curves` for the paper's BLOOM-560M).
+        model_loss: The model's own cross-entropy, drawn as a dotted line.
+        unit: Unit of ``value``.
+        title: The figure's title (whose numbers, which model).
+
+    Returns:
+        Two panels sharing a y axis, "without final block" first; a log y axis when the
+        values span more than a factor of 10 (the logit lens's first layers).
+    """
+    variants = [v for v in ("without final block", "with final block")
+                if v in set(curves["variant"])]
+    fig, axes = line_panels(len(variants), sharey=True)
+    lenses = list(dict.fromkeys(curves["lens"]))
+    colours = dict(zip(lenses, sns.color_palette(n_colors=len(lenses)), strict=True))
+    for ax, variant in zip(axes, variants, strict=True):
+        sns.lineplot(data=curves[curves["variant"] == variant], x="layer", y="value",
+                     hue="lens", hue_order=lenses, palette=colours, marker="o",
+                     errorbar=None, ax=ax, legend=ax is axes[-1])
+        if model_loss is not None:
+            ax.axhline(model_loss, color="grey", ls=":", lw=1.2, label="model's own loss")
+        if ax.get_legend() is not None:
+            ax.legend(fontsize="small")
+        ax.set_title(variant)
+        ax.set_ylabel(f"cross-entropy ({unit})")
+    values = curves["value"]
+    if values.min() > 0 and values.max() / values.min() > 10:
+        axes[0].set_yscale("log")
+    if title is not None:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def _draw_authors(ax: Axes, authors: pd.DataFrame, x: str, colours: dict) -> None:
     """The paper's curves of the models in ``colours``: dashed, labelled as the authors'."""
     for model, rows in authors.groupby("model", sort=False):
