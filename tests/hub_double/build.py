@@ -74,6 +74,8 @@ def build(root: Path = env.ROOT) -> None:
     for model_id in missing:
         layout.write_repo(hub, model_id, model_files(model_id, base))
         _log(f"model {model_id}", start)
+    for model_id, revisions in configs.REVISIONS.items():
+        layout.write_revisions(hub, model_id, revisions)
     if not layout.is_built(hub, published.REPO_ID, published.REPO_TYPE):
         layout.write_repo(hub, published.REPO_ID, space_files(hub), published.REPO_TYPE)
         _log(f"space {published.REPO_ID}", start)

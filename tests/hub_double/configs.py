@@ -99,6 +99,13 @@ CONFIGS = {
     "facebook/opt-125m": OPT_125M,
 }
 
+#: Pythia's training checkpoints are branches ``step0`` … ``step143000`` of each repository
+#: (``main`` is ``step143000``). The double serves these names as refs to the ``main``
+#: snapshot: loading by revision is exercised, the weights do not change with the step.
+PYTHIA_STEPS = [1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 143000]
+REVISIONS = {model: [f"step{n}" for n in PYTHIA_STEPS]
+             for model in CONFIGS if model.startswith("EleutherAI/pythia")}
+
 #: Model id -> generation_config.json, for the repositories that have one.
 GENERATION_CONFIGS = {
     "gpt2": {"bos_token_id": 50256, "eos_token_id": 50256,

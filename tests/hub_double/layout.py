@@ -73,3 +73,12 @@ def write_repo(
     (root / "refs").mkdir(parents=True, exist_ok=True)
     (root / "refs" / "main").write_text(commit)
     return snapshot
+
+
+def write_revisions(cache: Path, repo_id: str, revisions: list[str]) -> None:
+    """Point each name in ``revisions`` at the ``main`` snapshot (``refs/<name>``)."""
+    refs = repo_dir(cache, repo_id) / "refs"
+    main = (refs / "main").read_text()
+    for name in revisions:
+        if not (refs / name).is_file():
+            (refs / name).write_text(main)
