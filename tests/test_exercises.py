@@ -32,6 +32,7 @@ from lensbook.exercises import (
     nb11,
     nb12,
     nb13,
+    nb14,
     strict,
     student_mode,
 )
@@ -569,6 +570,23 @@ def test_nb13_checks():
     nb13.check_mismatch(right, frame)
     with fails("does not follow its definition"):
         nb13.check_mismatch(-right, frame)
+
+
+def test_nb14_checks():
+    table = pd.DataFrame({"position": [0, 2], "learned": [20, 10], "tuned lens": [1, 0]})
+    targets = torch.tensor([5, 7, 5, 1])
+    nb14.check_accuracy(0.5, table, targets)
+    with fails("does not follow its definition"):
+        nb14.check_accuracy(0.75, table, targets)
+    ckpt = torch.tensor([[5, 0, 5, 0], [1, 0, 5, 0], [5, 0, 5, 0]])
+    nb14.check_learned_step(30, 0, ckpt, targets, [10, 20, 30])
+    with fails("forgotten again"):
+        nb14.check_learned_step(10, 0, ckpt, targets, [10, 20, 30])
+    with fails("one of the checkpoints' steps"):
+        nb14.check_learned_step(15, 0, ckpt, targets, [10, 20, 30])
+    nb14.check_by_depth(pd.Series({0: 10.0, 1: 20.0}), table)
+    with fails("one entry per"):
+        nb14.check_by_depth(pd.Series({0: 10.0}), table)
 
 
 # Student notebooks, executed -------------------------------------------------------------------

@@ -114,6 +114,10 @@ def figures():
              for lens in ("logit lens", "tuned lens")
              for v in ("without final block", "with final block") for layer in range(24)]),
             1.0, title="BLOOM-560M (the authors' data)"),
+        "depth by step learned (Table 2)": lambda: P.plot_depth_by_learned(
+            pd.DataFrame({"learned": [10, 20, 30, 30] * 5, "logit lens": [1, 2, 3, 4] * 5,
+                          "tuned lens": [0, 1, 2, 2] * 5}),
+            pd.Series({"logit lens": 0.42, "tuned lens": 0.34})),
         "authors' curves alone": lambda: P.plot_authors_curves(
             curves().assign(model=lambda f: "EleutherAI/" + f["model"]),
             sizes=[f"EleutherAI/{m}" for m in sizes]),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -122,13 +122,15 @@ def _should_stop(step: int, start: float, cfg: PretrainConfig) -> bool:
 def train(
     model: PreTrainedModel, train_ids: torch.Tensor, eval_ids: torch.Tensor,
     cfg: PretrainConfig, desc: str = "pretrain",
+    on_step: Callable[[int, PreTrainedModel], None] | None = None,
 ) -> list[dict]:
     """Train in place with AdamW; return the curve as a list of logged rows.
 
     Runs ``cfg.steps`` steps, or until ``cfg.minutes`` have passed when that is set.
     Each row has ``step``, ``train_loss`` (mean over the steps since the last row),
     ``eval_loss`` (on the first ``cfg.eval_chunks`` held-out chunks), ``tokens``
-    and ``minutes``. ``desc`` labels the progress bar.
+    and ``minutes``. ``desc`` labels the progress bar. ``on_step(step, model)`` is
+    called after every optimiser step (``step`` counts from 1), e.g. to keep checkpoints.
     """
     opt = _optimizer(model, cfg)
     model.train()
@@ -147,6 +149,8 @@ def train(
         running.append(loss.item())
         step += 1
         bar.update()
+        if on_step is not None:
+            on_step(step, model)
         if step % cfg.eval_every == 0 or _should_stop(step, start, cfg):
             curve.append(_log_row(model, step, running, eval_ids, cfg, start))
             running = []

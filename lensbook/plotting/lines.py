@@ -208,6 +208,33 @@ def plot_final_block(curves: pd.DataFrame, model_loss: float | None = None, *,
     return fig
 
 
+def plot_depth_by_learned(table: pd.DataFrame, rho: pd.Series) -> Figure:
+    """The paper's Table 2 as a figure: mean prediction depth by the step an example is learned.
+
+    Args:
+        table: :func:`lensbook.analysis.learned.learned_table`: columns ``learned`` and
+            one prediction-depth column per lens.
+        rho: Spearman ρ per lens (:func:`lensbook.analysis.learned.depth_vs_learned`),
+            shown in the legend.
+
+    Returns:
+        One axes: a line per lens, the checkpoints' training steps on the x axis, with
+        the standard error of each mean as a band.
+    """
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.subplots()
+    long = table.melt(id_vars=["learned"], value_vars=list(rho.index), var_name="lens",
+                      value_name="depth")
+    long["lens"] = long["lens"].map({name: f"{name} (ρ = {value:.2f})"
+                                     for name, value in rho.items()})
+    sns.lineplot(data=long, x="learned", y="depth", hue="lens", marker="o",
+                 errorbar="se", ax=ax)
+    ax.set_xlabel("training step at which the example is learned")
+    ax.set_ylabel("mean prediction depth (layer)")
+    ax.set_title("prediction depth against the step an example is learned")
+    return fig
+
+
 def _draw_authors(ax: Axes, authors: pd.DataFrame, x: str, colours: dict) -> None:
     """The paper's curves of the models in ``colours``: dashed, labelled as the authors'."""
     for model, rows in authors.groupby("model", sort=False):
