@@ -584,6 +584,9 @@ def test_nb14_checks():
         nb14.check_learned_step(10, 0, ckpt, targets, [10, 20, 30])
     with fails("one of the checkpoints' steps"):
         nb14.check_learned_step(15, 0, ckpt, targets, [10, 20, 30])
+    assert nb14.first_example(table) == 0
+    with fails("no example"):
+        nb14.first_example(table.iloc[:0])
     nb14.check_by_depth(pd.Series({0: 10.0, 1: 20.0}), table)
     with fails("one entry per"):
         nb14.check_by_depth(pd.Series({0: 10.0}), table)

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from lensbook.analysis.metrics import kl_divergence
@@ -126,9 +127,9 @@ def final_block_curves(model: PreTrainedModel, lenses: Mapping[str, Lens],
         batch = batch.to(model.device)
         streams, replay = capture_last_block(model, batch)
         targets = batch[:, 1:]
-        log_p = _log_probs(next(iter(lenses.values())).unembed(streams[L]))
-        _add(sums, ("output", "", L, "ce"), _ce(log_p, targets))
         with torch.no_grad():
+            log_p = _log_probs(next(iter(lenses.values())).unembed(streams[L]))
+            _add(sums, ("output", "", L, "ce"), _ce(log_p, targets))
             for name, lens in lenses.items():
                 for layer in range(L):
                     for variant, rep in ((WITHOUT, None), (WITH, replay)):
@@ -213,7 +214,7 @@ def _frozen(model: PreTrainedModel) -> Iterator[None]:
 
 def fit_through_final_block(model: PreTrainedModel, lens: TunedLens,
                             data: TokenChunks | torch.Tensor, config: TrainConfig, *,
-                            final_block: bool = True) -> list[float]:
+                            final_block: bool = True, progress: bool = True) -> list[float]:
     """Train ``lens`` in place to minimise KL(model ‖ lens), decoding through the last block.
 
     Each step draws ``config.tokens_per_step // seq_len`` chunks (without replacement,
@@ -229,6 +230,7 @@ def fit_through_final_block(model: PreTrainedModel, lens: TunedLens,
             (``optimizer``, ``lr``, ``momentum``, ``weight_decay``, ``warmup_steps``,
             ``clip_grad_norm``) and ``seed``.
         final_block: Decode through the model's last block (the paper's variant).
+        progress: Show a progress bar with the loss.
 
     Returns:
         The loss of every step (nats, summed over layers).
@@ -245,6 +247,8 @@ def fit_through_final_block(model: PreTrainedModel, lens: TunedLens,
     params = lens.trainable_parameters()
     optimizer, L = build_optimizer(params, config), num_layers(model)
     scheduler, losses = build_scheduler(optimizer, config), []
+    bar = tqdm(total=config.steps, desc=f"tuned lens {WITH if final_block else WITHOUT}",
+               unit="step", disable=not progress)
     with _frozen(model):
         for step in range(config.steps):
             chosen = ids[order[step * per_step:(step + 1) * per_step]]
@@ -258,6 +262,9 @@ def fit_through_final_block(model: PreTrainedModel, lens: TunedLens,
             optimizer.step()
             scheduler.step()
             losses.append(total)
+            bar.update()
+            bar.set_postfix(loss=f"{total:.3f}")
+    bar.close()
     return losses
 
 
