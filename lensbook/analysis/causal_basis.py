@@ -28,8 +28,7 @@ only ``block`` tokens' logits exist at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -37,6 +36,7 @@ import torch
 from transformers import PreTrainedModel
 
 from lensbook.analysis.metrics import kl_divergence
+from lensbook.core.frozen import frozen
 from lensbook.core.lens import Lens
 from lensbook.core.stream import editing_stream
 
@@ -103,20 +103,6 @@ def _read_matrix(lens: Lens, layer: int) -> torch.Tensor:
     return (head @ jacobian).float()
 
 
-@contextmanager
-def _frozen(lens: Lens) -> Iterator[None]:
-    """No gradient reaches the lens's own parameters while directions are optimised."""
-    trainable = [p for p in lens.parameters() if p.requires_grad]
-    for p in trainable:
-        p.requires_grad_(False)
-    try:
-        with torch.enable_grad():
-            yield
-    finally:
-        for p in trainable:
-            p.requires_grad_(True)
-
-
 def lens_influence(lens: Lens, h: torch.Tensor, layer: int, vectors: torch.Tensor,
                    mean: torch.Tensor | None = None, block: int = 1024) -> torch.Tensor:
     """Expected KL of the lens's prediction when each direction is mean-ablated.
@@ -175,7 +161,7 @@ def extract_basis(lens: Lens, h: torch.Tensor, layer: int, k: int, *, max_iter: 
         clean = [decode(rows).float().log_softmax(-1) for rows in h.split(block)]
     found: list[torch.Tensor] = []
     energies: list[float] = []
-    with _frozen(lens):
+    with frozen(lens), torch.enable_grad():  # gradients for the directions only
         for j in range(k):
             basis = torch.stack(found) if found else h.new_zeros(0, d)
             v = _one_direction(decode, h.split(block), clean, mean, basis,

@@ -22,8 +22,7 @@ the frozen last block (same objective, optimiser and schedule as :mod:`lensbook.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 import torch
@@ -32,6 +31,7 @@ from transformers import PreTrainedModel
 
 from lensbook.analysis.metrics import kl_divergence
 from lensbook.core.errors import InputError
+from lensbook.core.frozen import frozen
 from lensbook.core.lens import Lens
 from lensbook.core.model import num_layers
 from lensbook.core.parts import find_parts
@@ -199,19 +199,6 @@ def gap_closed(curves: pd.DataFrame, model_loss: float, lens: str) -> pd.Series:
     return (table[WITHOUT] - table[WITH]) / (table[WITHOUT] - model_loss)
 
 
-@contextmanager
-def _frozen(model: PreTrainedModel) -> Iterator[None]:
-    """No gradients for the model's parameters (the lens's still flow through it)."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
 def fit_through_final_block(model: PreTrainedModel, lens: TunedLens,
                             data: TokenChunks | torch.Tensor, config: TrainConfig, *,
                             final_block: bool = True, progress: bool = True) -> list[float]:
@@ -249,7 +236,7 @@ def fit_through_final_block(model: PreTrainedModel, lens: TunedLens,
     scheduler, losses = build_scheduler(optimizer, config), []
     bar = tqdm(total=config.steps, desc=f"tuned lens {WITH if final_block else WITHOUT}",
                unit="step", disable=not progress)
-    with _frozen(model):
+    with frozen(model):
         for step in range(config.steps):
             chosen = ids[order[step * per_step:(step + 1) * per_step]]
             optimizer.zero_grad(set_to_none=True)

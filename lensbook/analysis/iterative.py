@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
+from lensbook.core.frozen import frozen
 from lensbook.core.parts import find_parts
 
 
@@ -66,18 +67,13 @@ def _recording(blocks: nn.ModuleList) -> Iterator[list[list[torch.Tensor]]]:
 @contextmanager
 def _stream_gradients(model: PreTrainedModel) -> Iterator[None]:
     """Gradients for the residual stream only: weights frozen, embeddings' output tracked."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    for p in trainable:
-        p.requires_grad_(False)
     handle = model.get_input_embeddings().register_forward_hook(
         lambda module, args, out: out.requires_grad_())
     try:
-        with torch.enable_grad():
+        with frozen(model), torch.enable_grad():
             yield
     finally:
         handle.remove()
-        for p in trainable:
-            p.requires_grad_(True)
 
 
 def _loss(model: PreTrainedModel, input_ids: torch.Tensor) -> torch.Tensor:
