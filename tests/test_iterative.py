@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from lensbook import plotting
 from lensbook.analysis import iterative
 from lensbook.analysis.input_copy import input_copy_curves, input_copy_rates
+from lensbook.core.block_io import block_input
 from lensbook.core.parts import find_parts
 from lensbook.core.trajectory import Trajectory
 from tests.tiny_models import CONFIGS, make_model, sample_ids
@@ -26,7 +27,7 @@ def test_recorded_gradient_is_the_loss_gradient_at_the_block_input(family):
 
     def shifted_loss(sign: float) -> float:
         def hook(module, args, kwargs):
-            h = iterative._block_input(args, kwargs) + sign * eps * direction
+            h = block_input(args, kwargs) + sign * eps * direction
             return ((h, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": h})
         handle = blocks[layer].register_forward_pre_hook(hook, with_kwargs=True)
         try:

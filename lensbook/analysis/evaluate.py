@@ -146,13 +146,20 @@ def evaluate_lenses(
 def _to_frame(totals: dict, final: _Totals, n_layers: int, factor: float | None):
     rows = []
     for (name, layer), total in totals.items():
-        rows += _rows(name, layer, total.means(final.marginal), factor)
+        rows += metric_rows(name, layer, total.means(final.marginal), factor)
     output = final.means(final.marginal)
-    rows += _rows("output", n_layers, {k: output[k] for k in ("ce", "entropy")}, factor)
+    rows += metric_rows("output", n_layers, {k: output[k] for k in ("ce", "entropy")}, factor)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _rows(name: str, layer: int, means: dict[str, float], factor: float | None) -> list[dict]:
+def metric_rows(name: str, layer: int, means: dict[str, float],
+                factor: float | None) -> list[dict]:
+    """Long-format rows of one lens at one layer: each metric in each of its units.
+
+    Per-token metrics (:data:`PER_TOKEN`) come in nats/token and, given the
+    bits-per-byte ``factor``, in bits/byte; ``"bias"`` in nats and bits; the rest as
+    fractions.
+    """
     rows = []
     for metric, value in means.items():
         if metric in PER_TOKEN:

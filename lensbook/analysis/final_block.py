@@ -29,13 +29,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from lensbook.analysis.evaluate import metric_rows
 from lensbook.analysis.metrics import kl_divergence
+from lensbook.core.block_io import block_input, block_output, with_block_input
 from lensbook.core.errors import InputError
 from lensbook.core.frozen import frozen
 from lensbook.core.lens import Lens
 from lensbook.core.model import num_layers
 from lensbook.core.parts import find_parts
-from lensbook.core.stream import _block_input, _output, _with_input
 from lensbook.core.tuned import TunedLens
 from lensbook.training.config import TrainConfig
 from lensbook.training.data import TokenChunks, bits_per_byte_of, token_ids
@@ -71,7 +72,7 @@ def capture_last_block(model: PreTrainedModel,
         call["args"], call["kwargs"] = args, kwargs
 
     def after(module, args, kwargs, output):
-        streams.append(_output(output))
+        streams.append(block_output(output))
 
     handles = [block.register_forward_pre_hook(before, with_kwargs=True),
                block.register_forward_hook(after, with_kwargs=True)]
@@ -82,13 +83,13 @@ def capture_last_block(model: PreTrainedModel,
         for handle in handles:
             handle.remove()
     hidden = list(out.hidden_states[:num_layers(model)])
-    if not torch.equal(hidden[-1], _block_input(call["args"], call["kwargs"])):
+    if not torch.equal(hidden[-1], block_input(call["args"], call["kwargs"])):
         raise RuntimeError(f"{type(model).__name__}: hidden_states[L-1] is not the last "
                            "block's input, so the final-block variant cannot be read here")
 
     def replay(h: torch.Tensor) -> torch.Tensor:
-        args, kwargs = _with_input(call["args"], call["kwargs"], h)
-        return _output(block(*args, **kwargs))
+        args, kwargs = with_block_input(call["args"], call["kwargs"], h)
+        return block_output(block(*args, **kwargs))
 
     return hidden + streams[-1:], replay
 
@@ -163,15 +164,10 @@ def _add(sums: dict, key: tuple, value: float) -> None:
 
 
 def _frame(sums: dict, count: int, factor: float | None) -> pd.DataFrame:
-    rows = []
-    for (name, variant, layer, metric), total in sums.items():
-        value = total / count
-        rows.append(dict(lens=name, variant=variant, layer=layer, metric=metric,
-                         value=value, unit="nats/token"))
-        if factor is not None:
-            rows.append(dict(lens=name, variant=variant, layer=layer, metric=metric,
-                             value=value * factor, unit="bits/byte"))
-    return pd.DataFrame(rows)
+    rows = [{**row, "variant": variant}
+            for (name, variant, layer, metric), total in sums.items()
+            for row in metric_rows(name, layer, {metric: total / count}, factor)]
+    return pd.DataFrame(rows, columns=["lens", "variant", "layer", "metric", "value", "unit"])
 
 
 def curves_of(frame: pd.DataFrame, metric: str = "ce",

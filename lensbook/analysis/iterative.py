@@ -21,17 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 
+from lensbook.core.block_io import block_input, block_output, with_block_output
 from lensbook.core.frozen import frozen
 from lensbook.core.parts import find_parts
-
-
-def _residual(value: object) -> torch.Tensor:
-    """The residual stream in a block's output (a tensor, or the first of a tuple)."""
-    return value[0] if isinstance(value, tuple) else value
-
-
-def _block_input(args: tuple, kwargs: dict) -> torch.Tensor:
-    return args[0] if args else kwargs["hidden_states"]
 
 
 @contextmanager
@@ -41,14 +33,14 @@ def _recording(blocks: nn.ModuleList) -> Iterator[list[list[torch.Tensor]]]:
 
     def before(i: int):
         def hook(module, args, kwargs):
-            h = _block_input(args, kwargs)
+            h = block_input(args, kwargs)
             h.retain_grad()
             pairs[i][:] = [h]
         return hook
 
     def after(i: int):
         def hook(module, args, kwargs, output):
-            h = _residual(output)
+            h = block_output(output)
             if h.requires_grad:
                 h.retain_grad()
             pairs[i].append(h)
@@ -127,9 +119,9 @@ def _cells(values: torch.Tensor, layer: int, first_sequence: int) -> pd.DataFram
 def _skipping(block: nn.Module, keep: float = 0.0) -> Iterator[None]:
     """Scale ``block``'s update by ``keep``: with 0 its output residual is its input."""
     def hook(module, args, kwargs, output):
-        h = _block_input(args, kwargs)
-        h = h + keep * (_residual(output) - h) if keep else h
-        return (h, *output[1:]) if isinstance(output, tuple) else h
+        h = block_input(args, kwargs)
+        h = h + keep * (block_output(output) - h) if keep else h
+        return with_block_output(output, h)
 
     handle = block.register_forward_hook(hook, with_kwargs=True)
     try:

@@ -22,30 +22,18 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from lensbook.core.block_io import (
+    block_input,
+    block_output,
+    with_block_input,
+    with_block_output,
+)
 from lensbook.core.model import num_layers
 from lensbook.core.parts import find_parts
 
 #: ``fn(h, previous)``: the stream after ``layer`` blocks ``(batch, seq, d)`` and the
 #: stream one block earlier (``None`` at ``layer == 0``) -> the stream the model goes on with.
 StreamEdit = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
-
-
-def _block_input(args: tuple, kwargs: dict) -> torch.Tensor:
-    return args[0] if args else kwargs["hidden_states"]
-
-
-def _with_input(args: tuple, kwargs: dict, h: torch.Tensor) -> tuple[tuple, dict]:
-    if args:
-        return (h, *args[1:]), kwargs
-    return args, {**kwargs, "hidden_states": h}
-
-
-def _with_output(output: object, h: torch.Tensor) -> object:
-    return (h, *output[1:]) if isinstance(output, tuple) else h
-
-
-def _output(output: object) -> torch.Tensor:
-    return output[0] if isinstance(output, tuple) else output
 
 
 @contextmanager
@@ -75,11 +63,11 @@ def _hook(blocks: nn.ModuleList, layer: int, fn: StreamEdit):
     """One hook: on block ``layer - 1``'s output (it sees both ends), or block 0's input."""
     if layer == 0:
         def before(module, args, kwargs):
-            return _with_input(args, kwargs, fn(_block_input(args, kwargs), None))
+            return with_block_input(args, kwargs, fn(block_input(args, kwargs), None))
         return blocks[0].register_forward_pre_hook(before, with_kwargs=True)
 
     def after(module, args, kwargs, output):
-        return _with_output(output, fn(_output(output), _block_input(args, kwargs)))
+        return with_block_output(output, fn(block_output(output), block_input(args, kwargs)))
     return blocks[layer - 1].register_forward_hook(after, with_kwargs=True)
 
 

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 import torch
 from transformers import PreTrainedModel
 
+from lensbook.core.block_io import block_input, block_output
 from lensbook.core.parts import find_parts
 
 #: ``model_type`` -> (module of each block that sees the mid-block stream, ``"input"`` or
@@ -143,11 +144,11 @@ def capture_mid(model: PreTrainedModel, layers: list[int]) -> Iterator[dict[int,
 
 def _input_hook(mid: dict[int, torch.Tensor], layer: int):
     def hook(module, args, kwargs):
-        mid[layer] = args[0] if args else kwargs["hidden_states"]
+        mid[layer] = block_input(args, kwargs)
     return hook
 
 
 def _output_hook(mid: dict[int, torch.Tensor], layer: int):
     def hook(module, args, output):
-        mid[layer] = output[0] if isinstance(output, tuple) else output
+        mid[layer] = block_output(output)
     return hook
