@@ -68,6 +68,8 @@ def test_pretrain_checkpoints_keep_the_steps_asked_and_the_final_model():
 def test_cached_checkpoints_are_read_back_without_training(tmp_path, monkeypatch):
     data = torch.randint(1, 97, (32, 16), generator=torch.Generator().manual_seed(0))
     model, states = checkpoints.cached_checkpoints(data, CFG, [3], eos_id=0, folder=tmp_path)
+    written = sorted(f.name for f in tmp_path.rglob("*") if f.is_file())
+    assert written == ["step3.safetensors", "step6.safetensors"]  # no partial files left
     monkeypatch.setattr(checkpoints, "pretrain_checkpoints",
                         lambda *a, **k: pytest.fail("trained again"))
     again, read = checkpoints.cached_checkpoints(data, CFG, [3], eos_id=0, folder=tmp_path)

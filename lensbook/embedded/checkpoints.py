@@ -122,6 +122,8 @@ def cached_checkpoints(data: TokenChunks | torch.Tensor, cfg: PretrainConfig,
     model, states = pretrain_checkpoints(ids, cfg, steps, eos_id=eos_id)
     where.mkdir(parents=True, exist_ok=True)
     for step, f in files.items():  # each tensor was cloned, so tied weights are two copies
-        save_file(states[step], f)
+        partial = f.with_name(f"{f.name}.{os.getpid()}.partial")
+        save_file(states[step], partial)
+        os.replace(partial, f)  # atomic: another process never reads half a file
     return model, states
 
