@@ -22,6 +22,16 @@ Usage (from the repository root; see benchmarks/compare_reference.sh)::
         --ref-precision bfloat16   # like-for-like bf16
     .venv/bin/python benchmarks/bench_train.py --case tiny --device cuda   # GPU variant, bf16
 
+What the dtypes mean. The reference always computes its lens under bf16 autocast
+(``torch.autocast(device, dtype=bfloat16)`` around every layer's lens and loss in its
+``train_loop.py``); its ``--precision`` only sets the dtype the *model* is loaded in
+(default: as saved, float32 here). So the reference cannot train in float32: a
+``--lensbook-dtype float32 --ref-precision float32`` run compares lensbook in float32
+with the reference's bf16 lens. Default against default (both models float32, both lens
+matmuls bf16 on a CPU with native bf16) is the like-for-like run; ``--ref-precision
+bfloat16`` also loads lensbook's model in bf16 (``--model-dtype bfloat16``), as the
+reference's does.
+
 Workarounds for the reference (its installed source is not modified):
 * its transformers 4.57 cannot read the ``tokenizer_class: TokenizersBackend`` that
   transformers 5 writes, so the model folder's copy says ``PreTrainedTokenizerFast``;
@@ -144,8 +154,8 @@ def run_lensbook(args, model_dir: Path, work: Path, env: dict, pair: int) -> dic
            "--batch-size", str(args.batch_size), "--seed", str(args.seed + pair),
            "--eval-tokens", "0", "--no-progress", "--output", str(work / f"lensbook-{pair}"),
            "--device", args.device, "--dtype", args.lensbook_dtype]
-    if args.device == "cuda":
-        cmd += ["--model-dtype", "bfloat16"]
+    if args.device == "cuda" or args.ref_precision == "bfloat16":
+        cmd += ["--model-dtype", "bfloat16"]  # as the reference's --precision bfloat16 does
     cache = {"HF_DATASETS_CACHE": str(work / f"c2-{pair}")}
     result = run_timed(cmd, work / f"lensbook-{pair}.log", env | cache)
     result["train_s"] = float(re.search(r"tokens in ([\d.]+) s", result["log"]).group(1))

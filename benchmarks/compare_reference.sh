@@ -21,7 +21,10 @@ PAIRS=${PAIRS:-3}
 # Interleaved pairs (reference, then lensbook; seeds 42, 43, 44), medians and ranges; --threads 1
 # (OMP_NUM_THREADS for both tools): timings on shared cores are noisy, run on a quiet machine.
 # For each case: the reference at micro-batch 4 and 8 (the same update), default vs default
-# dtypes, and like for like (both float32, both bfloat16).
+# dtypes (on a CPU with native bf16 that is like for like: both models float32, both lenses
+# in bf16), both models and lenses in bf16, and lensbook in float32. The reference always
+# runs its lens under bf16 autocast (its --precision sets only the model's dtype), so the
+# float32 rows compare lensbook in float32 with the reference's bf16 lens (see bench_train.py).
 bench() {  # bench CASE LABEL ARGS...
   local case=$1 label=$2; shift 2
   $PY benchmarks/bench_train.py --case "$case" --device "$DEVICE" --pairs "$PAIRS" \
