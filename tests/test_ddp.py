@@ -1,7 +1,15 @@
-"""Data-parallel training on the CPU: 2 gloo processes give the same lens as one process."""
+"""Data-parallel training on the CPU: 2 gloo processes give the same lens as one process.
+
+The processes talk over the loopback interface only (``GLOO_SOCKET_IFNAME=lo``: by default
+gloo connects through the address the host name resolves to, which a sandbox may block),
+and every wait is bounded, so a machine that cannot connect them fails or skips in
+minutes instead of hanging the test run.
+"""
 
 import os
 import socket
+import time
+from datetime import timedelta
 
 import pytest
 import torch
@@ -14,6 +22,8 @@ from lensbook.training.loop import train_lens
 from tests.tiny_models import VOCAB, make_model
 
 SEQ = 16
+CONNECT = timedelta(seconds=60)  # for the processes to find each other, and per collective
+DEADLINE_S = 240  # for the whole two-process run
 CONFIG = dict(steps=4, tokens_per_step=6 * SEQ, seq_len=SEQ, batch_size=2, progress=False)
 
 
@@ -23,11 +33,13 @@ def _ids():
 
 def _worker(rank, world_size, port, out_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), GLOO_SOCKET_IFNAME="lo")
     torch.set_num_threads(1)
-    info = distributed.init_from_env("gloo")
+    info = distributed.init_from_env("gloo", timeout=CONNECT)
     assert (info.rank, info.world_size) == (rank, world_size)
     try:
+        dist.barrier()
+        open(os.path.join(out_dir, f"rank{rank}.connected"), "w").close()
         probe = distributed.GradientSync([torch.nn.Parameter(torch.zeros(2))], info)
         assert isinstance(probe.ddp, torch.nn.parallel.DistributedDataParallel)
         lens, history = train_lens(make_model("gpt2"), _ids(), TrainConfig(**CONFIG))
@@ -43,8 +55,27 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _run_two_processes(out_dir):
+    """Run both ranks; skip if they never connect, fail if they connect and then stall."""
+    context = mp.start_processes(_worker, args=(2, _free_port(), str(out_dir)), nprocs=2,
+                                 join=False, start_method="spawn")
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        while not context.join(timeout=5):
+            if time.monotonic() > deadline:
+                for process in context.processes:
+                    process.kill()
+                raise TimeoutError(f"not finished within {DEADLINE_S} s")
+    except (TimeoutError, mp.ProcessRaisedException) as error:
+        connected = len(list(out_dir.glob("*.connected")))
+        if connected < 2 and "time" in str(error).lower():  # timed out, or "Timed out"
+            pytest.skip(f"2 gloo processes could not connect over loopback on this machine "
+                        f"({connected} of 2 did): {str(error).strip().splitlines()[-1]}")
+        raise
+
+
 def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _run_two_processes(tmp_path)
     single, history = train_lens(make_model("gpt2"), _ids(), TrainConfig(**CONFIG))
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
     for key, value in single.translators.state_dict().items():

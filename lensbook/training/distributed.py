@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -68,12 +69,14 @@ def current() -> Rank:
     return Rank(dist.get_rank(), dist.get_world_size(), local)
 
 
-def init_from_env(backend: str | None = None) -> Rank:
+def init_from_env(backend: str | None = None, timeout: timedelta | None = None) -> Rank:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
     Args:
         backend: ``"nccl"`` or ``"gloo"``; default NCCL when CUDA is available, else
             gloo (which works on the CPU).
+        timeout: How long to wait for the other processes to connect and for each
+            collective; ``None`` keeps PyTorch's default (minutes).
 
     Returns:
         This process's :class:`Rank`; ``Rank()`` when not launched by ``torchrun``.
@@ -81,7 +84,8 @@ def init_from_env(backend: str | None = None) -> Rank:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return current()
     if not dist.is_initialized():
-        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+        dist.init_process_group(
+            backend or ("nccl" if torch.cuda.is_available() else "gloo"), timeout=timeout)
     return current()
 
 
