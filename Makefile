@@ -20,8 +20,18 @@ export LENSBOOK_CHROMIUM := $(CHROMIUM)
 export HF_HUB_OFFLINE ?= 1
 export LENSBOOK_PROFILE ?= offline
 
-NBVAL := $(PY) -m pytest --nbval --nbval-current-env notebooks \
-	--nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider
+# Tests run in JOBS pytest-xdist workers of one torch thread each (two workers use a 2-core
+# machine better than one process with two threads). JOBS=1: one process, torch's own threads.
+JOBS ?= 2
+ifeq ($(JOBS),1)
+PYTEST := $(PY) -m pytest
+else
+PYTEST := OMP_NUM_THREADS=1 $(PY) -m pytest -n $(JOBS)
+endif
+# A notebook's cells run in order in one kernel, so each notebook stays on one worker.
+NBVAL := $(PYTEST) $(if $(filter-out 1,$(JOBS)),--dist loadfile,) --nbval \
+	--nbval-current-env notebooks --nbval-sanitize-with notebooks/sanitize.cfg \
+	-p no:cacheprovider
 
 .PHONY: setup lab test unit notebooks notebooks-portable widgets-oldest lint browser-setup \
 	browser-status clean gallery student
@@ -49,7 +59,7 @@ lint: setup
 	$(PY) -m ruff check lensbook tests benchmarks
 
 unit: setup
-	$(PY) -m pytest tests
+	$(PYTEST) $(if $(filter-out 1,$(JOBS)),--dist worksteal,) tests
 
 notebooks: setup
 	$(NBVAL)
