@@ -30,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel
 
+from lensbook.core.atomic import write_atomically
 from lensbook.core.errors import InputError
 from lensbook.embedded.pretrain import PretrainConfig, make_model, train
 from lensbook.training.data import TokenChunks, token_ids
@@ -122,8 +123,6 @@ def cached_checkpoints(data: TokenChunks | torch.Tensor, cfg: PretrainConfig,
     model, states = pretrain_checkpoints(ids, cfg, steps, eos_id=eos_id)
     where.mkdir(parents=True, exist_ok=True)
     for step, f in files.items():  # each tensor was cloned, so tied weights are two copies
-        partial = f.with_name(f"{f.name}.{os.getpid()}.partial")
-        save_file(states[step], partial)
-        os.replace(partial, f)  # atomic: another process never reads half a file
+        write_atomically(f, lambda partial, step=step: save_file(states[step], partial))
     return model, states
 

@@ -10,11 +10,11 @@ the previous good checkpoint, and it is read with ``torch.load(weights_only=True
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from lensbook.core.atomic import write_atomically
 from lensbook.core.errors import CheckpointError
 from lensbook.core.weights import load_safely
 from lensbook.training.config import run_fields
@@ -37,10 +37,7 @@ def save_checkpoint(folder: str | Path, state: dict) -> Path:
     """Write ``state`` atomically to ``folder/last.pt``; the old file survives a crash."""
     path = checkpoint_path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, lambda partial: torch.save(state, partial))
 
 
 def load_checkpoint(folder: str | Path) -> dict | None:
