@@ -40,3 +40,23 @@ def test_this_machines_flags_are_read():
     assert isinstance(flags, frozenset)
     if flags & precision.X86_BF16 and torch.backends.cpu.get_cpu_capability() == "AVX512":
         assert precision.auto_dtype(torch.device("cpu")) == torch.bfloat16
+
+
+def _autocast_during_forward(dtype: str) -> list[bool]:
+    from lensbook.training.loop import train_lens
+    from tests.tiny_models import VOCAB, make_model
+
+    model = make_model("gpt2")
+    seen = []
+    model.transformer.h[0].register_forward_pre_hook(
+        lambda *_: seen.append(torch.is_autocast_enabled("cpu")))
+    ids = torch.randint(1, VOCAB, (8, 16), generator=torch.Generator().manual_seed(0))
+    train_lens(model, ids, TrainConfig(steps=1, tokens_per_step=64, seq_len=16, batch_size=4,
+                                       dtype=dtype, progress=False))
+    return seen
+
+
+def test_the_base_forward_runs_under_cpu_autocast_in_bf16_only():
+    in_bf16 = _autocast_during_forward("bfloat16")
+    assert in_bf16 and all(in_bf16)
+    assert not any(_autocast_during_forward("float32"))

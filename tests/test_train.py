@@ -14,7 +14,7 @@ from lensbook.training.loop import (
     NonFiniteLossError,
     train_lens,
 )
-from lensbook.training.objective import KLObjective, default_chunk_mb, plan_blocks
+from lensbook.training.objective import KLObjective, default_chunk_mb, plan_blocks, vocab_tile
 from lensbook.training.optim import build_optimizer, lr_factor
 from tests.tiny_models import VOCAB, make_model, sample_ids
 
@@ -51,8 +51,8 @@ def naive_kl(model, lens, ids):
     return torch.stack(per_layer)
 
 
-def blockwise_kl(model, lens, ids, chunk_mb):
-    objective = KLObjective(lens, chunk_mb=chunk_mb)
+def blockwise_kl(model, lens, ids, chunk_mb, tile=None):
+    objective = KLObjective(lens, chunk_mb=chunk_mb, tile=tile)
     return objective.accumulate(hidden_states(model, ids), scale=1 / ids.numel()) / ids.numel()
 
 
@@ -76,7 +76,34 @@ def test_blockwise_kl_and_gradient_equal_plain_autograd(arch, chunk_mb):
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
 
 
-def test_blockwise_kl_with_an_output_bias():
+@pytest.mark.parametrize("arch", ["gpt2", "opt_350m_style"])
+@pytest.mark.parametrize("tile", [1, 10, 64])
+def test_vocabulary_tiles_give_the_one_pass_kl_and_gradient(arch, tile):
+    model = make_model(arch)
+    lens = randomized_lens(model)
+    ids = sample_ids(batch=3, seq=9)
+    hs = hidden_states(model, ids)
+    whole = KLObjective(lens, tile=VOCAB)
+    expected = whole.accumulate(hs, scale=1.0)
+    want = grads(lens)
+    lens.zero_grad()
+    got = KLObjective(lens, tile=tile).accumulate(hs, scale=1.0)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for g, w in zip(grads(lens), want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-6)
+
+
+def test_vocabulary_tiles_fit_the_cache_on_the_cpu_only():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert vocab_tile(cpu, 256, 50_257) == 2048  # 256 x 2048 float32 logits: 2 MiB
+    assert vocab_tile(cpu, 512, 4096) == 1024
+    assert vocab_tile(cpu, 10**6, 50_257) == 256  # never fewer columns than this
+    assert vocab_tile(cpu, 1, 4096) == 4096  # never more than the vocabulary
+    assert vocab_tile(gpu, 256, 50_257) == 50_257
+
+
+@pytest.mark.parametrize("tile", [None, 10])
+def test_blockwise_kl_with_an_output_bias(tile):
     model = make_model("gpt2")
     lens = randomized_lens(model)
     head = lens.unembed.unembed
@@ -90,7 +117,7 @@ def test_blockwise_kl_with_an_output_bias():
     logp = torch.log_softmax(biased(out.hidden_states[-1]), -1)
     logq = torch.log_softmax(lens(out.hidden_states[1], 1), -1)
     expected = (logp.exp() * (logp - logq)).sum(-1).mean()
-    got = blockwise_kl(model, lens, ids, chunk_mb=1e-3)[1]
+    got = blockwise_kl(model, lens, ids, chunk_mb=1e-3, tile=tile)[1]
     assert got.item() == pytest.approx(expected.item(), rel=1e-4)
 
 

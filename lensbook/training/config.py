@@ -84,10 +84,10 @@ class TrainConfig:
             back-propagated at once, so a 256k vocabulary never needs logits for a whole
             batch. ``None`` (default): cache-sized blocks on the CPU (8 MiB, at least 256
             tokens), 1 GiB on a GPU (many layers per matmul; ~1k tokens at 256k vocab).
-        dtype: Compute dtype of the lens's unembedding matmuls (and of the base model's
-            forward, by autocast, on CUDA): ``"auto"`` (default) is bfloat16 on CUDA
-            (float16 on GPUs without bf16, such as the T4) and on CPUs with native
-            bf16 (AVX512-BF16, AMX, Arm BF16), float32 on other CPUs (see
+        dtype: Compute dtype of the lens's unembedding matmuls and of the base model's
+            forward (by autocast; on the CPU for bf16 only): ``"auto"`` (default) is
+            bfloat16 on CUDA (float16 on GPUs without bf16, such as the T4) and on CPUs
+            with native bf16 (AVX512-BF16, AMX, Arm BF16), float32 on other CPUs (see
             :mod:`lensbook.training.precision`). Softmax, KL and gradients are float32.
         seed: Seed of the order in which chunks are drawn (no chunk is used twice).
             Default 0.

@@ -226,7 +226,10 @@ class _Run:
         mine = self.rank.shard(self.order[step * per_step:(step + 1) * per_step])
         scale = 1.0 / self.history.tokens_per_step
         sums = torch.zeros(self.lens.num_points, device=self.device)
-        amp = self.dtype != torch.float32 and self.device.type == "cuda"
+        # The base model's forward in the lens's dtype, as the reference does (CPU autocast
+        # supports bf16 only): 2.8x faster on the GPT-2-small shape on a CPU with AMX.
+        amp = self.dtype != torch.float32 and (self.device.type == "cuda"
+                                               or self.dtype == torch.bfloat16)
         for batch in mine.split(self.config.batch_size):
             with torch.autocast(self.device.type, dtype=self.dtype, enabled=amp):
                 hs = hidden_states(self.model, self.ids[batch].to(self.model.device),
