@@ -29,8 +29,9 @@ MIN_BLOCK_TOKENS = 256  # fewer tokens per block makes the matmuls inefficient
 # so that the passes over a tile (max, exp, sum, cast) stay in a core's L2 cache.
 CPU_TILE_BYTES = 2 * 2**20
 MIN_TILE_COLUMNS = 256
-# Blocks of ``chunk_mb`` alive at once at the peak: the target's p (and its log while it
-# is formed), a block's exp'd logits and their casts to the matmul dtype.
+# Blocks of ``chunk_mb`` alive at once at the peak, counted for the largest case (a
+# soft-capped head, whose target p and its log are held whole): p, log p, a block's exp'd
+# logits and their casts to the matmul dtype. Without soft-capping fewer are alive.
 LOGIT_BUFFERS = 4
 
 
@@ -157,9 +158,8 @@ class KLObjective:
         logp = torch.log_softmax(self.logits(h_last), dim=-1)
         p = logp.exp()
         neg_entropy = (p * logp).sum(-1)
-        p_unembed = None if self.softcap else (p.to(self.weight.dtype) @ self.weight).float()
         p_bias = p @ self.bias if self.bias is not None else p.new_zeros(p.shape[0])
-        return Target(p, neg_entropy, p_unembed, p_bias)
+        return Target(p, neg_entropy, None, p_bias)  # soft-capped: no p @ W_U shortcut
 
     def accumulate(self, hidden_states: Sequence[torch.Tensor], scale: float) -> torch.Tensor:
         """Add ``scale * ∇ Σ_tokens KL`` to the lens's ``.grad``, for all its read points.
