@@ -58,8 +58,9 @@ student: setup
 lint: setup
 	$(PY) -m ruff check lensbook tests benchmarks
 
+# The 15 slowest tests are listed at the end, to show where CI's minutes go.
 unit: setup
-	$(PYTEST) $(if $(filter-out 1,$(JOBS)),--dist worksteal,) tests
+	$(PYTEST) $(if $(filter-out 1,$(JOBS)),--dist worksteal,) --durations=15 tests
 
 notebooks: setup
 	$(NBVAL)
