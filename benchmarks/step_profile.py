@@ -23,10 +23,9 @@ import time
 
 import torch
 from efficiency import SHAPES  # beside this script
-from step_time import SEQ, model_of
+from step_time import training_run
 
 from lensbook.training import loop, objective
-from lensbook.training.config import TrainConfig
 
 
 def _timed(totals: collections.Counter, name: str, fn):
@@ -50,18 +49,12 @@ def phases(case: str, steps: int) -> dict[str, float]:
     for (owner, attr), name in patched.items():
         setattr(owner, attr, _timed(totals, name, originals[(owner, attr)]))
     try:
-        torch.manual_seed(0)
-        model = model_of(case)
-        tokens = 4096 if case == "tiny" else 1024
-        ids = torch.randint(0, model.config.vocab_size, (steps * tokens // SEQ, SEQ),
-                            generator=torch.Generator().manual_seed(1))
-        config = TrainConfig(steps=steps, tokens_per_step=tokens, seq_len=SEQ,
-                             batch_size=8 if case == "tiny" else 4, progress=False)
+        model, ids, config = training_run(case, steps)
         loop.train_lens(model, ids, config, on_step=lambda s, _: totals.clear() if s == 1 else 0)
     finally:
         for (owner, attr), fn in originals.items():
             setattr(owner, attr, fn)
-    per_token = {k: v / ((steps - 1) * tokens) * 1e3 for k, v in totals.items()}
+    per_token = {k: v / ((steps - 1) * config.tokens_per_step) * 1e3 for k, v in totals.items()}
     per_token["rest"] = per_token["step"] - sum(
         per_token[k] for k in ("base forward", "target", "lens KL and gradient"))
     return per_token

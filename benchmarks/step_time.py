@@ -49,8 +49,8 @@ def model_of(case: str) -> tf.PreTrainedModel:
     return tf.GPT2LMHeadModel(config).eval()
 
 
-def step_ms_per_token(case: str, steps: int) -> list[float]:
-    """ms per training token of each step after the first."""
+def training_run(case: str, steps: int) -> tuple[tf.PreTrainedModel, torch.Tensor, TrainConfig]:
+    """The benchmark's model, token chunks and training settings for ``steps`` steps."""
     torch.manual_seed(0)
     model = model_of(case)
     tokens_per_step = 4096 if case == "tiny" else 1024
@@ -59,9 +59,16 @@ def step_ms_per_token(case: str, steps: int) -> list[float]:
                         generator=torch.Generator().manual_seed(1))
     config = TrainConfig(steps=steps, tokens_per_step=tokens_per_step, seq_len=SEQ,
                          batch_size=8 if case == "tiny" else 4, progress=False)
+    return model, ids, config
+
+
+def step_ms_per_token(case: str, steps: int) -> list[float]:
+    """ms per training token of each step after the first."""
+    model, ids, config = training_run(case, steps)
     marks = []
     train_lens(model, ids, config, on_step=lambda *_: marks.append(time.perf_counter()))
-    return [(b - a) / tokens_per_step * 1e3 for a, b in zip(marks, marks[1:], strict=False)]
+    tokens = config.tokens_per_step
+    return [(b - a) / tokens * 1e3 for a, b in zip(marks, marks[1:], strict=False)]
 
 
 def main() -> None:

@@ -38,13 +38,24 @@ def _ids():
     return torch.randint(1, VOCAB, (64, SEQ), generator=torch.Generator().manual_seed(0))
 
 
+def _file(out: Path, rank: int, name: str) -> Path:
+    """A file of ``rank`` in the test's folder: a phase marker, its stacks or its result."""
+    return out / f"rank{rank}.{name}"
+
+
 def _mark(out: Path, rank: int, phase: str) -> None:
-    (out / f"rank{rank}.{phase}").touch()
+    _file(out, rank, phase).touch()
+
+
+def _stack(out: Path, rank: int) -> str:
+    """``rank``'s stack dump ("" if it wrote none)."""
+    path = _file(out, rank, "stack")
+    return path.read_text() if path.exists() else ""
 
 
 def _worker(rank, world_size, port, out_dir):
     out = Path(out_dir)
-    stacks = open(out / f"rank{rank}.stack", "w")  # noqa: SIM115 (open until os._exit)
+    stacks = open(_file(out, rank, "stack"), "w")  # noqa: SIM115 (open until os._exit)
     faulthandler.dump_traceback_later(DUMP_S, exit=True, file=stacks)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), GLOO_SOCKET_IFNAME="lo")
@@ -59,7 +70,7 @@ def _worker(rank, world_size, port, out_dir):
     lens, history = train_lens(make_model("gpt2"), _ids(), TrainConfig(**CONFIG))
     _mark(out, rank, "trained")
     torch.save({"state": lens.translators.state_dict(), "loss": history.loss},
-               out / f"rank{rank}.pt")
+               _file(out, rank, "pt"))
     _mark(out, rank, "saved")
     # Everything to check is on disk: leave without tearing the process group down
     # (gloo's teardown can hang, pytorch/pytorch#75097, and lensbook never calls it).
@@ -75,16 +86,14 @@ def _free_port():
 
 def _phase(out_dir: Path, rank: int) -> str:
     """The last phase that ``rank`` reached (``"not started"`` if none)."""
-    reached = [p for p in PHASES if (out_dir / f"rank{rank}.{p}").exists()]
+    reached = [p for p in PHASES if _file(out_dir, rank, p).exists()]
     return reached[-1] if reached else "not started"
 
 
 def _innermost_frames(out_dir: Path, rank: int, count: int = 4) -> str:
     """Each thread's innermost frames from ``rank``'s stack dump, on one line."""
-    path = out_dir / f"rank{rank}.stack"
-    threads = path.read_text().split("\n\n") if path.exists() else []
     summaries = []
-    for thread in filter(str.strip, threads):
+    for thread in filter(str.strip, _stack(out_dir, rank).split("\n\n")):
         frames = re.findall(r'File "([^"]+)", line (\d+) in (\S+)', thread)
         summaries.append(" < ".join(f"{Path(f).name}:{line} {name}"
                                     for f, line, name in frames[:count]))
@@ -112,15 +121,14 @@ def _run_two_processes(out_dir: Path) -> None:
                     process.kill()
                 raise TimeoutError(f"timed out after {DEADLINE_S} s")
     except mp.ProcessRaisedException as error:
-        connected = sum(_phase(out_dir, r) not in ("not started", "started") for r in range(2))
+        connected = sum(_file(out_dir, r, "connected").exists() for r in range(2))
         if connected < 2 and "timed out" in str(error).lower():
             pytest.skip(f"2 gloo processes could not connect over loopback on this machine "
                         f"({connected} of 2 did): {str(error).strip().splitlines()[-1]}")
         raise
     except (TimeoutError, mp.ProcessExitedException) as error:
-        stacks = [out_dir / f"rank{r}.stack" for r in range(2)]
-        dumped = [path.exists() and path.stat().st_size > 0 for path in stacks]
-        if isinstance(error, mp.ProcessExitedException) and not any(dumped):
+        dumped = any(_stack(out_dir, r) for r in range(2))
+        if isinstance(error, mp.ProcessExitedException) and not dumped:
             raise  # died (a signal, an exit code) rather than stalled
         pytest.skip(f"the 2 gloo processes stalled without an error ({error}): "
                     f"{_report(out_dir)}")
@@ -129,7 +137,7 @@ def _run_two_processes(out_dir: Path) -> None:
 def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     _run_two_processes(tmp_path)
     single, history = train_lens(make_model("gpt2"), _ids(), TrainConfig(**CONFIG))
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    ranks = [torch.load(_file(tmp_path, r, "pt"), weights_only=True) for r in range(2)]
     for key, value in single.translators.state_dict().items():
         for saved in ranks:
             torch.testing.assert_close(saved["state"][key], value, rtol=1e-5, atol=1e-6)
